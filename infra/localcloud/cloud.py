@@ -1,0 +1,184 @@
+"""LocalCloud: moto server on loopback + template.yaml deployed + Lambda service + pollers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from .deployer import Deployer, Deployment
+from .lambda_service import InvokeResult, LambdaService
+from .pollers import SqsPoller, StreamPoller, schedule_event
+
+log = logging.getLogger(__name__)
+REGION = "us-east-1"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LocalCloud:
+    def __init__(
+        self,
+        template: Path,
+        *,
+        port: int | None = None,
+        parameters: dict[str, str] | None = None,
+        log_dir: Path | None = None,
+    ):
+        self.template = Path(template).resolve()
+        self.port = port or free_port()
+        self.parameters = parameters or {}
+        self.log_dir = log_dir
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self._server: Any = None
+        self.deployment: Deployment | None = None
+        self.lambdas: LambdaService | None = None
+        self.pollers: list[SqsPoller | StreamPoller] = []
+        self._tick_lock = threading.Lock()
+
+    @property
+    def env(self) -> dict[str, str]:
+        """What a client (or a function) needs to talk to this cloud."""
+        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION, **CREDENTIALS}
+
+    def client(self, service: str) -> Any:
+        return boto3.session.Session(region_name=REGION, aws_access_key_id="testing", aws_secret_access_key="testing").client(
+            service, endpoint_url=self.endpoint
+        )
+
+    def start(self, *, poll: bool = True) -> "LocalCloud":
+        from moto.server import ThreadedMotoServer
+
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._server.start()
+        self.deployment = Deployer(self.endpoint, REGION).deploy(self.template, self.parameters)
+        if self.log_dir:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.lambdas = LambdaService(self.deployment.functions, base_env=self.env, log_dir=self.log_dir)
+        if poll:
+            self.start_pollers()
+        return self
+
+    def start_pollers(self) -> None:
+        assert self.deployment and self.lambdas
+        for esm in self.deployment.event_sources:
+            if esm.kind == "sqs":
+                poller: SqsPoller | StreamPoller = SqsPoller(esm, self.lambdas, self.client("sqs"), REGION)
+            elif esm.kind == "dynamodb":
+                poller = StreamPoller(esm, self.lambdas, self.client("dynamodbstreams"), REGION)
+            else:
+                continue
+            poller.start()
+            self.pollers.append(poller)
+
+    def invoke(self, function: str, event: Any) -> InvokeResult:
+        assert self.lambdas and self.deployment
+        return self.lambdas.invoke(self.deployment.function(function).name, event)
+
+    def tick(self, function: str | None = None) -> list[dict[str, Any]]:
+        """Fire schedules now (all, or those of one function), like EventBridge Scheduler would."""
+        assert self.deployment
+        results = []
+        with self._tick_lock:
+            wanted = self.deployment.function(function).name if function else None
+            for schedule in self.deployment.schedules:
+                if wanted and schedule.function != wanted:
+                    continue
+                result = self.invoke(schedule.function, schedule_event(schedule.input))
+                results.append({
+                    "schedule": schedule.logical_id,
+                    "function": schedule.function,
+                    "expression": schedule.expression,
+                    "ok": result.error is None,
+                    "error": result.error,
+                    "result": result.payload,
+                    "duration_ms": round(result.duration_ms),
+                })
+        if wanted and not results:
+            raise KeyError(f"{function} has no schedule in the template")
+        return results
+
+    def queue_depths(self) -> dict[str, int]:
+        sqs = self.client("sqs")
+        depths = {}
+        for url in sqs.list_queues().get("QueueUrls", []):
+            attrs = sqs.get_queue_attributes(
+                QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+            )["Attributes"]
+            depths[url.rsplit("/", 1)[1]] = int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+        return depths
+
+    def idle(self) -> bool:
+        """No message waiting or in flight on any non-DLQ queue and no poller busy."""
+        depths = self.queue_depths()
+        queues_empty = all(v == 0 for k, v in depths.items() if not k.endswith("-dlq"))
+        return queues_empty and not any(p.stats.busy for p in self.pollers)
+
+    def wait_idle(self, timeout: float = 300, settle: float = 1.5) -> bool:
+        deadline = time.monotonic() + timeout
+        quiet_since = None
+        while time.monotonic() < deadline:
+            if self.idle():
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since >= settle:
+                    return True
+            else:
+                quiet_since = None
+            time.sleep(0.25)
+        return False
+
+    def status(self) -> dict[str, Any]:
+        assert self.deployment
+        return {
+            "endpoint": self.endpoint,
+            "outputs": self.deployment.outputs,
+            "queues": self.queue_depths(),
+            "pollers": {p.esm.logical_id: p.stats.as_dict() for p in self.pollers},
+            "functions": [f.name for f in self.deployment.functions],
+            "schedules": [{"schedule": s.logical_id, "function": s.function, "expression": s.expression} for s in self.deployment.schedules],
+        }
+
+    def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        for poller in self.pollers:
+            poller.join(timeout=5)
+        self.pollers = []
+        if self.lambdas:
+            self.lambdas.stop()
+            self.lambdas = None
+        if self._server:
+            self._server.stop()
+            self._server = None
+
+    def __enter__(self) -> "LocalCloud":
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def write_state(path: Path, cloud: LocalCloud, control_port: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        "pid": os.getpid(),
+        "endpoint": cloud.endpoint,
+        "control": f"http://127.0.0.1:{control_port}",
+        "region": REGION,
+        "outputs": cloud.deployment.outputs if cloud.deployment else {},
+        "parameters": cloud.deployment.parameters if cloud.deployment else {},
+        "started_at": time.time(),
+    }
+    path.write_text(json.dumps(state, indent=2, default=str))

@@ -1,0 +1,219 @@
+"""Event-source pollers that behave like Lambda's: SQS and DynamoDB streams.
+
+SQS: long-poll, gather up to BatchSize within the batching window, invoke, delete the
+records that succeeded (all, or all but `batchItemFailures`). Failed records stay
+invisible for the queue's visibility timeout and SQS itself moves them to the DLQ
+after maxReceiveCount, exactly as on AWS.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from .deployer import EventSourceMapping
+from .lambda_service import LambdaService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PollerStats:
+    invocations: int = 0
+    records: int = 0
+    failed_records: int = 0
+    errors: int = 0
+    last_error: str | None = None
+    busy: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "lock"}
+
+
+class SqsPoller(threading.Thread):
+    def __init__(self, esm: EventSourceMapping, lambdas: LambdaService, sqs: Any, region: str):
+        super().__init__(name=f"poll-{esm.logical_id}", daemon=True)
+        self.esm = esm
+        self.lambdas = lambdas
+        self.sqs = sqs
+        self.region = region
+        name = esm.source_arn.rsplit(":", 1)[1]
+        self.queue_url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        self.stats = PollerStats()
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _receive(self) -> list[dict[str, Any]]:
+        messages: list[dict[str, Any]] = []
+        deadline = time.monotonic() + self.esm.batching_window_s
+        wait = 1
+        while len(messages) < self.esm.batch_size and not self._stop.is_set():
+            response = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, self.esm.batch_size - len(messages)),
+                WaitTimeSeconds=wait,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            got = response.get("Messages", [])
+            messages.extend(got)
+            if not messages:
+                return []  # nothing waiting: poll again
+            if time.monotonic() >= deadline or (not got and self.esm.batching_window_s == 0):
+                break
+            wait = 0 if got else 1
+        return messages
+
+    def _event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m.get("Attributes", {}),
+                    "messageAttributes": m.get("MessageAttributes", {}),
+                    "md5OfBody": m.get("MD5OfBody"),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": self.esm.source_arn,
+                    "awsRegion": self.region,
+                }
+                for m in messages
+            ]
+        }
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                messages = self._receive()
+                if messages:
+                    self._deliver(messages)
+            except Exception as exc:  # keep polling: the emulator may be restarting
+                if self._stop.is_set():
+                    return
+                self.stats.errors += 1
+                self.stats.last_error = repr(exc)[:300]
+                log.warning("poller %s: %r", self.esm.logical_id, exc)
+                time.sleep(0.5)
+
+    def _deliver(self, messages: list[dict[str, Any]]) -> None:
+        self.stats.busy = True
+        try:
+            result = self.lambdas.invoke(self.esm.function, self._event(messages))
+            self.stats.invocations += 1
+            self.stats.records += len(messages)
+            if result.error is not None:
+                # Whole batch failed: nothing is deleted; SQS redelivers after the visibility timeout.
+                self.stats.failed_records += len(messages)
+                self.stats.last_error = f"{result.error.get('errorType')}: {str(result.error.get('errorMessage'))[:200]}"
+                return
+            failed_ids: set[str] = set()
+            if self.esm.report_item_failures and isinstance(result.payload, dict):
+                failures = result.payload.get("batchItemFailures") or []
+                failed_ids = {f.get("itemIdentifier") for f in failures}
+                known = {m["MessageId"] for m in messages}
+                if not failed_ids <= known:  # Lambda treats an unknown id as a failure of the whole batch
+                    failed_ids = known
+            self.stats.failed_records += len(failed_ids)
+            done = [m for m in messages if m["MessageId"] not in failed_ids]
+            for start in range(0, len(done), 10):
+                entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])]
+                self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
+        finally:
+            self.stats.busy = False
+
+
+class StreamPoller(threading.Thread):
+    """DynamoDB stream -> function, in order per shard, with partial batch responses."""
+
+    def __init__(self, esm: EventSourceMapping, lambdas: LambdaService, streams: Any, region: str):
+        super().__init__(name=f"poll-{esm.logical_id}", daemon=True)
+        self.esm = esm
+        self.lambdas = lambdas
+        self.streams = streams
+        self.region = region
+        self.stats = PollerStats()
+        self._stop = threading.Event()
+        self._iterators: dict[str, str] = {}
+        self._pending: dict[str, list[dict[str, Any]]] = {}  # shard -> records awaiting retry
+        self._attempts: dict[str, int] = {}
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _refresh_shards(self) -> None:
+        description = self.streams.describe_stream(StreamArn=self.esm.source_arn)["StreamDescription"]
+        for shard in description.get("Shards", []):
+            shard_id = shard["ShardId"]
+            if shard_id not in self._iterators:
+                kind = "TRIM_HORIZON" if self.esm.starting_position == "TRIM_HORIZON" else "LATEST"
+                self._iterators[shard_id] = self.streams.get_shard_iterator(
+                    StreamArn=self.esm.source_arn, ShardId=shard_id, ShardIteratorType=kind
+                )["ShardIterator"]
+
+    def run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._refresh_shards()
+                idle = True
+                for shard_id in list(self._iterators):
+                    records = self._pending.get(shard_id) or []
+                    if len(records) < self.esm.batch_size:
+                        response = self.streams.get_records(ShardIterator=self._iterators[shard_id], Limit=self.esm.batch_size - len(records))
+                        self._iterators[shard_id] = response.get("NextShardIterator") or self._iterators[shard_id]
+                        records = records + response.get("Records", [])
+                    if records:
+                        idle = False
+                        self._pending[shard_id] = self._deliver(shard_id, records)
+                if idle:
+                    self._stop.wait(max(0.2, float(self.esm.batching_window_s) / 5))
+            except Exception as exc:
+                if self._stop.is_set():
+                    return
+                self.stats.errors += 1
+                self.stats.last_error = repr(exc)[:300]
+                log.warning("stream poller %s: %r", self.esm.logical_id, exc)
+                time.sleep(0.5)
+
+    def _deliver(self, shard_id: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Invoke; return the records still to retry (from the first failure on)."""
+        event = {"Records": [dict(r, eventSourceARN=self.esm.source_arn, awsRegion=self.region) for r in records]}
+        self.stats.busy = True
+        try:
+            result = self.lambdas.invoke(self.esm.function, event)
+        finally:
+            self.stats.busy = False
+        self.stats.invocations += 1
+        self.stats.records += len(records)
+        retry_from = None
+        if result.error is not None:
+            retry_from = 0
+            self.stats.last_error = f"{result.error.get('errorType')}: {str(result.error.get('errorMessage'))[:200]}"
+        elif self.esm.report_item_failures and isinstance(result.payload, dict):
+            failures = [f.get("itemIdentifier") for f in result.payload.get("batchItemFailures") or []]
+            sequence = [r["dynamodb"]["SequenceNumber"] for r in records]
+            positions = [sequence.index(f) for f in failures if f in sequence]
+            retry_from = min(positions) if positions else None
+        if retry_from is None:
+            self._attempts.pop(shard_id, None)
+            return []
+        self.stats.failed_records += len(records) - retry_from
+        attempts = self._attempts.get(shard_id, 0) + 1
+        if 0 <= self.esm.max_retry_attempts < attempts:
+            log.warning("%s: dropping %d stream records after %d retries", self.esm.logical_id, len(records) - retry_from, attempts - 1)
+            self._attempts.pop(shard_id, None)
+            return []
+        self._attempts[shard_id] = attempts
+        return records[retry_from:]
+
+
+def schedule_event(payload: Any) -> Any:
+    """EventBridge Scheduler delivers the target's Input as the event itself."""
+    return payload if payload is not None else {"id": str(uuid.uuid4())}

@@ -1,0 +1,201 @@
+"""DynamoDB adapter: ticket writes, exactly-once aggregate increments, lineage records."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from .aws import client
+
+_SER = TypeSerializer()
+_DESER = TypeDeserializer()
+MARKER_TTL_S = 14 * 24 * 3600
+MAX_TRANSACT_ITEMS = 100
+
+
+def to_dynamo(value: Any) -> Any:
+    """Python value -> something TypeSerializer accepts (floats become Decimals)."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: to_dynamo(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [to_dynamo(v) for v in value]
+    return value
+
+
+def serialize(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: _SER.serialize(to_dynamo(v)) for k, v in item.items()}
+
+
+def from_dynamo(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: from_dynamo(v) for k, v in value.items()}
+    if isinstance(value, (list, set)):
+        return [from_dynamo(v) for v in value]
+    return value
+
+
+def deserialize(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: from_dynamo(_DESER.deserialize(v)) for k, v in item.items()}
+
+
+def batch_write(table: str, items: list[dict[str, Any]]) -> None:
+    """BatchWriteItem in 25s; UnprocessedItems are retried with backoff until written."""
+    ddb = client("dynamodb")
+    for start in range(0, len(items), 25):
+        requests = [{"PutRequest": {"Item": serialize(item)}} for item in items[start : start + 25]]
+        pending = {table: requests}
+        attempt = 0
+        while pending:
+            response = ddb.batch_write_item(RequestItems=pending)
+            pending = response.get("UnprocessedItems") or {}
+            if pending:
+                attempt += 1
+                if attempt > 12:
+                    raise RuntimeError(f"BatchWriteItem left {len(pending[table])} items unprocessed after retries")
+                time.sleep(min(2.0, 0.05 * 2**attempt))
+
+
+def batch_get(table: str, key_name: str, keys: Iterable[str], projection: str) -> dict[str, dict[str, Any]]:
+    """Existing items by key (UnprocessedKeys retried)."""
+    ddb = client("dynamodb")
+    found: dict[str, dict[str, Any]] = {}
+    keys = list(dict.fromkeys(keys))
+    for start in range(0, len(keys), 100):
+        request = {
+            table: {
+                "Keys": [{key_name: {"S": k}} for k in keys[start : start + 100]],
+                "ProjectionExpression": projection,
+            }
+        }
+        attempt = 0
+        while request:
+            response = ddb.batch_get_item(RequestItems=request)
+            for raw in response.get("Responses", {}).get(table, []):
+                item = deserialize(raw)
+                found[item[key_name]] = item
+            request = response.get("UnprocessedKeys") or {}
+            if request:
+                attempt += 1
+                time.sleep(min(2.0, 0.05 * 2**attempt))
+    return found
+
+
+def apply_increments_once(
+    table: str, marker: str, rows: dict[tuple[str, str], dict[str, float]], extra_updates: list[dict[str, Any]] = ()
+) -> bool:
+    """ADD counters atomically with a marker item, so a redelivered chunk never counts twice.
+
+    Returns False when the marker exists (this chunk was applied before). More rows than one
+    transaction holds are split into parts, each with its own marker.
+    """
+    updates = [_add_update(table, pk, sk, counters) for (pk, sk), counters in sorted(rows.items())]
+    updates.extend(extra_updates)
+    per_part = MAX_TRANSACT_ITEMS - 1
+    parts = [updates[i : i + per_part] for i in range(0, len(updates), per_part)] or [[]]
+    applied_any = False
+    for number, part in enumerate(parts):
+        marker_key = marker if len(parts) == 1 else f"{marker}#part{number}"
+        marker_put = {
+            "Put": {
+                "TableName": table,
+                "Item": serialize({"pk": "marker", "sk": marker_key, "expires_at": int(time.time()) + MARKER_TTL_S}),
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
+        try:
+            client("dynamodb").transact_write_items(TransactItems=[marker_put, *part])
+            applied_any = True
+        except ClientError as exc:
+            reasons = exc.response.get("CancellationReasons") or []
+            if exc.response["Error"]["Code"] == "TransactionCanceledException" and reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
+                continue  # this part was applied by an earlier delivery
+            raise
+    return applied_any
+
+
+def _add_update(table: str, pk: str, sk: str, counters: dict[str, float]) -> dict[str, Any]:
+    names = {f"#c{i}": name for i, name in enumerate(sorted(counters))}
+    values = {f":v{i}": _SER.serialize(to_dynamo(counters[name])) for i, name in enumerate(sorted(counters))}
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
+            "UpdateExpression": "ADD " + ", ".join(f"#c{i} :v{i}" for i in range(len(names))),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+    }
+
+
+def lineage_add(table: str, file_id: str, counters: dict[str, int]) -> dict[str, Any]:
+    """A transaction Update that adds to a file's lineage counters."""
+    names = {f"#c{i}": name for i, name in enumerate(counters)}
+    values = {f":v{i}": {"N": str(v)} for i, v in enumerate(counters.values())}
+    values[":now"] = {"S": datetime.now(timezone.utc).isoformat()}
+    return {
+        "Update": {
+            "TableName": table,
+            "Key": {"file_id": {"S": file_id}},
+            "UpdateExpression": "ADD " + ", ".join(f"#c{i} :v{i}" for i in range(len(names))) + " SET updated_at = :now",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        }
+    }
+
+
+def put_if_absent(table: str, item: dict[str, Any], key_name: str) -> bool:
+    try:
+        client("dynamodb").put_item(
+            TableName=table, Item=serialize(item), ConditionExpression=f"attribute_not_exists({key_name})"
+        )
+        return True
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
+def get(table: str, key: dict[str, str]) -> dict[str, Any] | None:
+    response = client("dynamodb").get_item(
+        TableName=table, Key={k: {"S": v} for k, v in key.items()}, ConsistentRead=True
+    )
+    return deserialize(response["Item"]) if "Item" in response else None
+
+
+def update_fields(table: str, key: dict[str, str], fields: dict[str, Any]) -> None:
+    names = {f"#f{i}": name for i, name in enumerate(fields)}
+    values = {f":v{i}": _SER.serialize(to_dynamo(v)) for i, v in enumerate(fields.values())}
+    client("dynamodb").update_item(
+        TableName=table,
+        Key={k: {"S": v} for k, v in key.items()},
+        UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(fields))),
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
+    )
+
+
+def scan_all(table: str, **kwargs: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    for page in client("dynamodb").get_paginator("scan").paginate(TableName=table, **kwargs):
+        items.extend(deserialize(i) for i in page.get("Items", []))
+    return items
+
+
+def query_pk(table: str, pk: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = []
+    paginator = client("dynamodb").get_paginator("query")
+    for page in paginator.paginate(
+        TableName=table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": pk}}
+    ):
+        items.extend(deserialize(i) for i in page.get("Items", []))
+    return items

@@ -1,0 +1,58 @@
+"""S3 adapter: stream objects in, put objects out. Keys from notifications are URL-decoded."""
+
+from __future__ import annotations
+
+import io
+from typing import IO, Any
+from urllib.parse import unquote_plus
+
+from .aws import client
+
+
+def event_key(raw_key: str) -> str:
+    return unquote_plus(raw_key)
+
+
+def open_object(bucket: str, key: str, version_id: str | None = None) -> IO[bytes]:
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if version_id:
+        kwargs["VersionId"] = version_id
+    return io.BufferedReader(_BodyReader(client("s3").get_object(**kwargs)["Body"]), buffer_size=1 << 20)
+
+
+class _BodyReader(io.RawIOBase):
+    """botocore's StreamingBody as a raw binary stream (read in pieces, never whole)."""
+
+    def __init__(self, body: Any):
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._body.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._body.close()
+        super().close()
+
+
+def head(bucket: str, key: str) -> dict[str, Any]:
+    return client("s3").head_object(Bucket=bucket, Key=key)
+
+
+def put(bucket: str, key: str, body: bytes, content_type: str = "application/octet-stream") -> None:
+    client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+
+
+def get_bytes(bucket: str, key: str) -> bytes:
+    return client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def list_keys(bucket: str, prefix: str) -> list[str]:
+    keys: list[str] = []
+    for page in client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys.extend(obj["Key"] for obj in page.get("Contents", []))
+    return keys

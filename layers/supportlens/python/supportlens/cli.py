@@ -1,0 +1,203 @@
+"""`supportlens`: the command line for users and operators.
+
+Client commands (upload, status) talk to whatever AWS the environment points at:
+the local cloud started by `supportlens local up` (found through .supportlens/local.json),
+or a deployed stack (`--stack NAME`, with the usual AWS credentials/profile).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+STATE_DIR = Path(os.environ.get("SUPPORTLENS_HOME", ".supportlens"))
+STATE_FILE = STATE_DIR / "local.json"
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+
+
+class CliError(Exception):
+    pass
+
+
+# ---------------------------------------------------------------- targets
+def local_state() -> dict[str, Any] | None:
+    if not STATE_FILE.exists():
+        return None
+    return json.loads(STATE_FILE.read_text())
+
+
+def resolve_outputs(stack: str | None) -> dict[str, Any]:
+    """Stack outputs of the target, and the environment pointed at it."""
+    if stack:
+        from .adapters.aws import client
+
+        stacks = client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
+        return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
+    if os.environ.get("SUPPORTLENS_STACK"):
+        return resolve_outputs(os.environ["SUPPORTLENS_STACK"])
+    state = local_state()
+    if state is None:
+        raise CliError("no local cloud is running here: start one with `supportlens local up`, or pass --stack NAME for AWS")
+    os.environ.setdefault("AWS_ENDPOINT_URL", state["endpoint"])
+    os.environ.setdefault("AWS_DEFAULT_REGION", state["region"])
+    for key, value in LOCAL_CREDENTIALS.items():
+        os.environ.setdefault(key, value)
+    return state["outputs"]
+
+
+# ---------------------------------------------------------------- upload / status
+def lineage(outputs: dict[str, Any], file_ids: list[str] | None = None) -> list[dict[str, Any]]:
+    from .adapters import dynamo
+
+    table = outputs["FilesTableName"]
+    if file_ids is not None:
+        return [dynamo.get(table, {"file_id": f}) or {"file_id": f, "status": "waiting"} for f in file_ids]
+    items = dynamo.scan_all(table)
+    return sorted(items, key=lambda i: i.get("received_at", ""), reverse=True)
+
+
+def file_state(item: dict[str, Any]) -> str:
+    status = item.get("status", "waiting")
+    if status == "emitted":
+        done = int(item.get("tickets_stored", 0)) + int(item.get("duplicates", 0))
+        return "complete" if done >= int(item.get("tickets_emitted", 0)) else "enriching"
+    return status
+
+
+def summary(item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "key": item.get("key") or item["file_id"].rsplit("#", 1)[0],
+        "file_id": item["file_id"],
+        "source": item.get("source"),
+        "rows_read": int(item.get("rows_read", 0)),
+        "tickets_emitted": int(item.get("tickets_emitted", 0)),
+        "rows_quarantined": int(item.get("rows_quarantined", 0)),
+        "tickets_stored": int(item.get("tickets_stored", 0)),
+        "duplicates": int(item.get("duplicates", 0)),
+        "status": file_state(item),
+        "reason": item.get("reason"),
+        "quarantine_key": item.get("quarantine_key"),
+    }
+
+
+FINAL = {"complete", "rejected", "partial"}
+
+
+def upload(paths: list[Path], source: str | None, outputs: dict[str, Any]) -> list[str]:
+    from .adapters.aws import client
+
+    s3 = client("s3")
+    bucket = outputs["DataBucketName"]
+    file_ids = []
+    for path in paths:
+        if not path.is_file():
+            raise CliError(f"{path}: no such file")
+        key = f"incoming/{source}/{path.name}" if source else f"incoming/{path.name}"
+        with path.open("rb") as body:
+            etag = s3.put_object(Bucket=bucket, Key=key, Body=body)["ETag"].strip('"')
+        file_ids.append(f"{key}#{etag}")
+    return file_ids
+
+
+def wait_for(outputs: dict[str, Any], file_ids: list[str], timeout: float, progress: bool) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + timeout
+    while True:
+        items = [summary(i) for i in lineage(outputs, file_ids)]
+        if progress:
+            parts = [f"{i['key'].rsplit('/', 1)[-1]}: {i['status']} {i['tickets_stored']}/{i['tickets_emitted']}" for i in items]
+            print("\r  " + " | ".join(parts)[:200].ljust(80), end="", file=sys.stderr, flush=True)
+        if all(i["status"] in FINAL for i in items):
+            if progress:
+                print(file=sys.stderr)
+            return items
+        if time.monotonic() > deadline:
+            if progress:
+                print(file=sys.stderr)
+            raise CliError(f"timed out after {timeout:.0f}s waiting for: " + ", ".join(i["key"] for i in items if i["status"] not in FINAL))
+        time.sleep(0.5)
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    columns = ["key", "source", "rows_read", "tickets_emitted", "rows_quarantined", "tickets_stored", "status"]
+    widths = {c: max(len(c), *(len(str(r.get(c) or "")) for r in rows)) for c in columns} if rows else {c: len(c) for c in columns}
+    print("  ".join(c.ljust(widths[c]) for c in columns))
+    for row in rows:
+        print("  ".join(str(row.get(c) if row.get(c) is not None else "").ljust(widths[c]) for c in columns))
+        if row.get("reason"):
+            print(f"    reason: {row['reason']}")
+
+
+def cmd_upload(args: argparse.Namespace) -> int:
+    outputs = resolve_outputs(args.stack)
+    file_ids = upload(args.paths, args.source, outputs)
+    if not args.wait:
+        rows = [{"key": f.rsplit("#", 1)[0], "file_id": f, "status": "uploaded"} for f in file_ids]
+    else:
+        rows = wait_for(outputs, file_ids, args.timeout, progress=not args.json)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+    elif args.wait:
+        print_table(rows)
+    else:
+        for row in rows:
+            print(f"uploaded {row['key']}")
+    return 0 if all(r["status"] in ("complete", "uploaded") for r in rows) else 2
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    outputs = resolve_outputs(args.stack)
+    rows = [summary(i) for i in lineage(outputs)][: args.limit]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row))
+    else:
+        print_table(rows)
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="supportlens", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("upload", help="put files into incoming/ (optionally wait until processed)")
+    up.add_argument("paths", nargs="+", type=Path)
+    up.add_argument("--source", help="source format (twcs, airline, ticket, ...); default: detected from the header")
+    up.add_argument("--wait", action="store_true", help="show progress and return when every file is fully processed")
+    up.add_argument("--json", action="store_true", help="one JSON object per file")
+    up.add_argument("--timeout", type=float, default=900)
+    up.add_argument("--stack", help="deployed stack name (default: the local cloud)")
+    up.set_defaults(func=cmd_upload)
+
+    st = sub.add_parser("status", help="recent files and their lineage")
+    st.add_argument("--json", action="store_true")
+    st.add_argument("--limit", type=int, default=20)
+    st.add_argument("--stack")
+    st.set_defaults(func=cmd_status)
+
+    try:
+        from localcloud.cli import add_local_commands
+    except ImportError:  # deployed without the local tooling
+        pass
+    else:
+        add_local_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CliError as exc:
+        print(f"supportlens: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Enrich a batch of tickets: clean, mask, score, embed, assign the nearest issue."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+
+from . import scoring, text
+from .issues_model import CentroidsModel
+from .tickets import Ticket
+
+RESPONSE_BUCKETS = ((900, "rt_lt_15m"), (3600, "rt_lt_1h"), (4 * 3600, "rt_lt_4h"), (24 * 3600, "rt_lt_24h"))
+
+
+@dataclass
+class EnrichedBatch:
+    items: list[dict[str, Any]]  # ready for the tickets table (plain Python values)
+    vectors: np.ndarray  # one embedding per item, same order
+    clean_texts: list[str]
+
+
+def enrich(tickets: list[Ticket], model: CentroidsModel | None = None, now: datetime | None = None) -> EnrichedBatch:
+    now = now or datetime.now(timezone.utc)
+    items: list[dict[str, Any]] = []
+    cleaned: list[str] = []
+    for ticket in tickets:
+        clean = text.clean_text(ticket.text)
+        masked_clean, pii = text.mask_pii(clean)
+        masked_text, _ = text.mask_pii(ticket.text)
+        label, score = scoring.sentiment(masked_clean or masked_text)
+        abuse = scoring.abuse_score(masked_clean)
+        item = ticket.model_dump(mode="json", exclude_none=True)
+        item.update(
+            text=masked_text,  # PII never reaches storage
+            clean_text=masked_clean,
+            pii=sorted(set(pii)),
+            language=text.detect_language(clean),
+            sentiment=label,
+            sentiment_score=score,
+            abuse_score=abuse,
+            abusive=abuse >= scoring.ABUSE_FLAG_THRESHOLD,
+            escalation=scoring.escalation(clean),
+            day=ticket.created_at.strftime("%Y-%m-%d"),
+            hour=ticket.created_at.hour,
+            enriched_at=now.isoformat(),
+        )
+        items.append({k: v for k, v in item.items() if v is not None and v != []})
+        cleaned.append(masked_clean)
+    vectors = scoring.embed(cleaned)
+    if model is not None and len(items):
+        issue_ids, confidence = model.assign(vectors)
+        for item, issue_id, conf in zip(items, issue_ids, confidence):
+            item["issue_id"] = issue_id
+            item["issue_confidence"] = round(float(conf), 4)
+            item["issue_model"] = model.version
+    return EnrichedBatch(items, vectors, cleaned)
+
+
+@dataclass
+class AggregateDeltas:
+    """Counter increments per aggregate row: (pk, sk) -> {counter: n}."""
+
+    rows: dict[tuple[str, str], dict[str, float]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(float)))
+
+    def add(self, pk: str, sk: str, counter: str, amount: float = 1) -> None:
+        self.rows[(pk, sk)][counter] += amount
+
+
+def aggregate(items: list[dict[str, Any]]) -> AggregateDeltas:
+    """Per day x company x channel counters, so reports and alerts never scan tickets."""
+    deltas = AggregateDeltas()
+    for item in items:
+        pk = f"day#{item['day']}"
+        sk = f"company#{item.get('company') or 'unknown'}#channel#{item.get('channel', 'other')}"
+        if item.get("role") == "company":
+            deltas.add(pk, sk, "replies")
+            continue
+        deltas.add(pk, sk, "volume")
+        deltas.add(pk, sk, item["sentiment"])
+        deltas.add(pk, sk, f"h{item['hour']:02d}")
+        if item.get("abusive"):
+            deltas.add(pk, sk, "abusive")
+        if item.get("escalation"):
+            deltas.add(pk, sk, "escalations")
+        if item.get("call_status") == "failed":
+            deltas.add(pk, sk, "failed_calls")
+        rt = item.get("first_response_s")
+        if rt is not None:
+            deltas.add(pk, sk, "rt_count")
+            deltas.add(pk, sk, "rt_sum", rt)
+            bucket = next((name for limit, name in RESPONSE_BUCKETS if rt < limit), "rt_ge_24h")
+            deltas.add(pk, sk, bucket)
+    return deltas

@@ -1,0 +1,82 @@
+"""Text cleaning and PII masking (pure, regex-based, vectorised per batch by the caller)."""
+
+from __future__ import annotations
+
+import html
+import re
+
+URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+HANDLE = re.compile(r"(?<![\w@])@\w{1,30}")
+# Agent sign-offs used by support accounts: "^JK", "-KC", "- Ana", "~MB", "/JN" at the very end.
+SIGNATURE = re.compile(r"\s*(?:\^|~|-{1,2}|/|–|—)\s?[A-Z][A-Za-z]{0,2}\.?\s*$")
+WHITESPACE = re.compile(r"\s+")
+
+EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
+CARD = re.compile(r"\b(?:\d[ -]?){13,19}\b")
+PHONE = re.compile(r"(?<!\w)(?:\+?\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)|\d{2,4})[\s.-]?\d{3,4}[\s.-]?\d{3,4}(?!\w)")
+ORDER_ID = re.compile(
+    r"\b(?:order|ord|tracking|track|case|ticket|ref|reference|confirmation|booking)\s*(?:no\.?|number|num|#|id)?\s*[:#]?\s*([A-Z0-9][A-Z0-9-]{4,})\b",
+    re.IGNORECASE,
+)
+
+
+def clean_text(text: str) -> str:
+    """Readable text for models: no URLs, handles, agent signatures, HTML entities or runs of spaces."""
+    text = html.unescape(text)
+    text = URL.sub(" ", text)
+    text = HANDLE.sub(" ", text)
+    text = WHITESPACE.sub(" ", text).strip()
+    text = SIGNATURE.sub("", text)
+    return text.strip()
+
+
+def _luhn_ok(digits: str) -> bool:
+    total, parity = 0, len(digits) % 2
+    for i, ch in enumerate(digits):
+        d = int(ch)
+        if i % 2 == parity:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _mask_card(match: re.Match[str]) -> str:
+    digits = re.sub(r"\D", "", match.group(0))
+    return "[CARD]" if 13 <= len(digits) <= 19 and _luhn_ok(digits) else match.group(0)
+
+
+def mask_pii(text: str) -> tuple[str, list[str]]:
+    """Mask emails, card numbers, phone numbers and order/tracking ids; return the kinds found."""
+    found: list[str] = []
+
+    def sub(pattern: re.Pattern[str], repl, kind: str, value: str) -> str:
+        new = pattern.sub(repl, value)
+        if new != value:
+            found.append(kind)
+        return new
+
+    text = sub(EMAIL, "[EMAIL]", "email", text)
+    text = sub(CARD, _mask_card, "card", text)
+    text = sub(ORDER_ID, lambda m: m.group(0).replace(m.group(1), "[ORDER_ID]"), "order_id", text)
+    text = sub(PHONE, lambda m: "[PHONE]" if sum(c.isdigit() for c in m.group(0)) >= 9 else m.group(0), "phone", text)
+    return text, found
+
+
+_ENGLISH_HINTS = frozenset(
+    "the a an and or but is are was were be been to of in on for with my your you i we it this that not no "
+    "have has had do does did can can't cannot will would please thanks thank help why what when how "
+    "me our us they them just still get got service account order phone".split()
+)
+_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+
+
+def detect_language(text: str) -> str:
+    """'en', 'non-en' or 'unknown': a cheap stopword/script check, good enough to mark, never to crash."""
+    words = _WORD.findall(text.lower())
+    if len(words) < 3:
+        return "unknown"
+    letters = "".join(words)
+    if sum(ch.isascii() for ch in letters) / len(letters) < 0.7:
+        return "non-en"
+    hits = sum(w in _ENGLISH_HINTS for w in words)
+    return "en" if hits / len(words) >= 0.12 or hits >= 3 else "non-en"

@@ -1,0 +1,124 @@
+"""Enrich use case: a ticket message -> stored tickets, aggregates, lineage, feature shard."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from ..adapters import dynamo, s3
+from ..domain.enrichment import aggregate, enrich
+from ..domain.ingest import BATCH_SCHEMA, EVENT_SCHEMA
+from ..domain.issues_model import CentroidsModel
+from ..domain.sources import FORMATS, RowInvalid
+from ..domain.tickets import Ticket
+from ..observability import logger
+from ..settings import Settings
+
+MODEL_POINTER = "models/centroids/latest.json"
+MODEL_REFRESH_S = 300
+
+
+class UnsupportedSchema(Exception):
+    """A message this version cannot read: it goes back to the queue and, in the end, to the DLQ."""
+
+
+class ModelCache:
+    """The current centroids model, re-checked every few minutes so new versions apply without a redeploy."""
+
+    def __init__(self) -> None:
+        self.model: CentroidsModel | None = None
+        self.checked = 0.0
+        self.pointer: str | None = None
+
+    def get(self, bucket: str) -> CentroidsModel | None:
+        if time.monotonic() - self.checked < MODEL_REFRESH_S and self.checked:
+            return self.model
+        self.checked = time.monotonic()
+        try:
+            pointer = json.loads(s3.get_bytes(bucket, MODEL_POINTER))
+        except Exception as exc:  # no model yet (NoSuchKey) is the normal first state
+            if "NoSuchKey" not in repr(exc) and "Not Found" not in repr(exc):
+                logger().warning("centroids model pointer unreadable", extra={"error": repr(exc)[:200]})
+            return self.model
+        if pointer.get("key") != self.pointer:
+            self.model = CentroidsModel.from_bytes(s3.get_bytes(bucket, pointer["key"]))
+            self.pointer = pointer.get("key")
+        return self.model
+
+    def invalidate(self) -> None:
+        self.checked = 0.0
+
+
+def parse_message(body: str) -> tuple[str, str | None, list[Ticket], list[dict[str, Any]]]:
+    """(chunk_id, file_id, tickets, rejects). Raises UnsupportedSchema for unknown schemas."""
+    try:
+        message = json.loads(body)
+    except json.JSONDecodeError as exc:
+        digest = hashlib.sha256(body.encode()).hexdigest()[:16]
+        return f"invalid#{digest}", None, [], [{"reason": f"message body is not JSON ({exc.msg})", "raw": body[:10_000]}]
+    schema = message.get("schema") if isinstance(message, dict) else None
+    if schema == BATCH_SCHEMA:
+        chunk_id = f"{message['file_id']}#chunk{message['chunk']}"
+        return chunk_id, message["file_id"], [Ticket.model_validate(t) for t in message["tickets"]], []
+    if schema == EVENT_SCHEMA:
+        raw = message.get("ticket")
+        try:
+            if not isinstance(raw, dict):
+                raise RowInvalid("'ticket' must be a JSON object")
+            ticket = FORMATS["ticket"].to_ticket(raw, None)
+        except (RowInvalid, ValidationError) as exc:
+            ident = str(raw.get("ticket_id")) if isinstance(raw, dict) else "unknown"
+            return f"event#{ident}", None, [], [{"reason": str(exc), "raw": body[:10_000]}]
+        return f"event#{ticket.ticket_id}", None, [ticket], []
+    raise UnsupportedSchema(f"unsupported message schema {schema!r}; expected {BATCH_SCHEMA} or {EVENT_SCHEMA}")
+
+
+def store_message(body: str, settings: Settings, models: ModelCache) -> dict[str, Any]:
+    chunk_id, file_id, tickets, rejects = parse_message(body)
+    if rejects:
+        key = f"quarantine/events/{datetime.now(timezone.utc):%Y-%m-%d}/{hashlib.sha256(chunk_id.encode()).hexdigest()[:20]}.errors.jsonl"
+        s3.put(settings.data_bucket, key, ("\n".join(json.dumps(r, ensure_ascii=False) for r in rejects) + "\n").encode())
+        logger().warning("ticket event quarantined", extra={"quarantine_key": key, "reason": rejects[0]["reason"][:200]})
+        return {"chunk_id": chunk_id, "stored": 0, "quarantined": len(rejects)}
+
+    existing = dynamo.batch_get(settings.tickets_table, "ticket_id", [t.ticket_id for t in tickets], "ticket_id, chunk_id")
+    # A ticket already stored by another chunk (same tweet in two files) is not counted twice.
+    fresh = [t for t in tickets if existing.get(t.ticket_id, {}).get("chunk_id", chunk_id) == chunk_id]
+    unique = {t.ticket_id: t for t in fresh}
+    batch = enrich(list(unique.values()), models.get(settings.data_bucket))
+    for item in batch.items:
+        item["chunk_id"] = chunk_id
+    dynamo.batch_write(settings.tickets_table, batch.items)
+    if batch.items:
+        _write_features(settings.data_bucket, chunk_id, batch)
+    extra = []
+    if file_id:
+        extra.append(dynamo.lineage_add(settings.files_table, file_id, {"tickets_stored": len(fresh), "duplicates": len(tickets) - len(fresh)}))
+    applied = dynamo.apply_increments_once(settings.aggregates_table, chunk_id, aggregate(batch.items).rows, extra)
+    return {"chunk_id": chunk_id, "stored": len(batch.items), "duplicates": len(tickets) - len(fresh), "counted": applied}
+
+
+def _write_features(bucket: str, chunk_id: str, batch) -> None:
+    """A compact shard per chunk (float16 vectors, no pickle) for the clustering job."""
+    items = batch.items
+    buf = io.BytesIO()
+    np.savez_compressed(
+        buf,
+        ticket_ids=np.array([i["ticket_id"] for i in items]),
+        texts=np.array([t[:500] for t in batch.clean_texts]),
+        companies=np.array([i.get("company") or "unknown" for i in items]),
+        roles=np.array([i.get("role", "customer") for i in items]),
+        sentiments=np.array([i["sentiment"] for i in items]),
+        abusive=np.array([bool(i.get("abusive")) for i in items]),
+        days=np.array([i["day"] for i in items]),
+        vectors=batch.vectors.astype(np.float16),
+    )
+    digest = hashlib.sha256(chunk_id.encode()).hexdigest()[:24]
+    s3.put(bucket, f"features/dt={datetime.now(timezone.utc):%Y-%m-%d}/{digest}.npz", buf.getvalue())

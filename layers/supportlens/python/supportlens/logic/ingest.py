@@ -1,0 +1,64 @@
+"""Ingest use case: one S3 notification -> lineage, quarantine file, ticket messages."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from ..adapters import dynamo, s3, sqs
+from ..domain.ingest import IngestReport, ingest_file
+from ..observability import logger
+from ..settings import Settings
+
+DONE_STATUSES = {"emitted", "rejected", "partial"}
+
+
+def s3_records(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The object-created records in one notification (S3's TestEvent has none)."""
+    if body.get("Event") == "s3:TestEvent":
+        return []
+    return [r for r in body.get("Records", []) if str(r.get("eventName", "")).startswith("ObjectCreated")]
+
+
+def quarantine_key(key: str) -> str:
+    return f"quarantine/{key}.errors.jsonl"
+
+
+def ingest_object(bucket: str, key: str, etag: str, size: int, settings: Settings) -> dict[str, Any]:
+    """Process one uploaded object once per (key, ETag); a redelivery or re-upload is a no-op."""
+    file_id = f"{key}#{etag}"
+    started = time.monotonic()
+    now = datetime.now(timezone.utc).isoformat()
+    fresh = dynamo.put_if_absent(
+        settings.files_table,
+        {"file_id": file_id, "key": key, "etag": etag, "size": size, "status": "ingesting", "received_at": now},
+        "file_id",
+    )
+    if not fresh:
+        existing = dynamo.get(settings.files_table, {"file_id": file_id}) or {}
+        if existing.get("status") in DONE_STATUSES:
+            logger().info("duplicate notification skipped", extra={"file_id": file_id})
+            return {"file_id": file_id, "status": "duplicate"}
+        logger().info("resuming a file whose earlier attempt did not finish", extra={"file_id": file_id})
+
+    report: IngestReport = ingest_file(
+        lambda: s3.open_object(bucket, key),
+        key,
+        file_id,
+        lambda messages: sqs.send_json(settings.tickets_queue_url, messages),
+    )
+    if report.quarantine or report.reason:
+        lines = [json.dumps({"file": key, "reason": report.reason}, ensure_ascii=False)] if report.reason else []
+        lines += [json.dumps(q, ensure_ascii=False) for q in report.quarantine]
+        s3.put(bucket, quarantine_key(key), ("\n".join(lines) + "\n").encode(), "application/x-ndjson")
+    fields = report.counts() | {
+        "finished_at": datetime.now(timezone.utc).isoformat(),
+        "ingest_ms": round((time.monotonic() - started) * 1000),
+    }
+    if report.quarantine or report.reason:
+        fields["quarantine_key"] = quarantine_key(key)
+    dynamo.update_fields(settings.files_table, {"file_id": file_id}, fields)
+    logger().info("file ingested", extra={"file_id": file_id, **report.counts()})
+    return {"file_id": file_id, **report.counts()}
