@@ -82,6 +82,7 @@ def main() -> None:
     parser.add_argument("--param", action="append", default=[])
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per emulator request is noise
     params = dict(p.split("=", 1) for p in args.param)
     cloud = LocalCloud(args.template, port=args.port, parameters=params, log_dir=args.log_dir)
     try:

@@ -183,8 +183,18 @@ class Deployer:
         return name, {"Arn": f"arn:aws:s3:::{name}", "DomainName": f"{name}.s3.amazonaws.com"}
 
     def _AWS_S3_BucketPolicy(self, logical_id: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-        self.client("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps(props["PolicyDocument"]))
-        return logical_id, {}
+        # moto evaluates bucket policies but ignores Condition blocks, so a conditional Deny
+        # (e.g. TLS-only: aws:SecureTransport=false) would deny every request. Apply the rest.
+        document = dict(props["PolicyDocument"])
+        statements = document.get("Statement", [])
+        statements = [statements] if isinstance(statements, dict) else statements
+        kept = [s for s in statements if not (s.get("Effect") == "Deny" and s.get("Condition"))]
+        dropped = [s.get("Sid", "?") for s in statements if s not in kept]
+        if dropped:
+            log.info("%s: conditional Deny statement(s) %s not applied locally (moto ignores conditions)", logical_id, dropped)
+        if kept:
+            self.client("s3").put_bucket_policy(Bucket=props["Bucket"], Policy=json.dumps({**document, "Statement": kept}))
+        return logical_id, {"NotAppliedLocally": dropped}
 
     # ------------------------------------------------------------------ SQS
     def _AWS_SQS_Queue(self, logical_id: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:

@@ -45,16 +45,16 @@ class SqsPoller(threading.Thread):
         name = esm.source_arn.rsplit(":", 1)[1]
         self.queue_url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
         self.stats = PollerStats()
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
 
     def _receive(self) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
         deadline = time.monotonic() + self.esm.batching_window_s
         wait = 1
-        while len(messages) < self.esm.batch_size and not self._stop.is_set():
+        while len(messages) < self.esm.batch_size and not self._stopping.is_set():
             response = self.sqs.receive_message(
                 QueueUrl=self.queue_url,
                 MaxNumberOfMessages=min(10, self.esm.batch_size - len(messages)),
@@ -90,13 +90,13 @@ class SqsPoller(threading.Thread):
         }
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             try:
                 messages = self._receive()
                 if messages:
                     self._deliver(messages)
             except Exception as exc:  # keep polling: the emulator may be restarting
-                if self._stop.is_set():
+                if self._stopping.is_set():
                     return
                 self.stats.errors += 1
                 self.stats.last_error = repr(exc)[:300]
@@ -140,13 +140,13 @@ class StreamPoller(threading.Thread):
         self.streams = streams
         self.region = region
         self.stats = PollerStats()
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
         self._iterators: dict[str, str] = {}
         self._pending: dict[str, list[dict[str, Any]]] = {}  # shard -> records awaiting retry
         self._attempts: dict[str, int] = {}
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
 
     def _refresh_shards(self) -> None:
         description = self.streams.describe_stream(StreamArn=self.esm.source_arn)["StreamDescription"]
@@ -159,7 +159,7 @@ class StreamPoller(threading.Thread):
                 )["ShardIterator"]
 
     def run(self) -> None:
-        while not self._stop.is_set():
+        while not self._stopping.is_set():
             try:
                 self._refresh_shards()
                 idle = True
@@ -173,9 +173,9 @@ class StreamPoller(threading.Thread):
                         idle = False
                         self._pending[shard_id] = self._deliver(shard_id, records)
                 if idle:
-                    self._stop.wait(max(0.2, float(self.esm.batching_window_s) / 5))
+                    self._stopping.wait(max(0.2, float(self.esm.batching_window_s) / 5))
             except Exception as exc:
-                if self._stop.is_set():
+                if self._stopping.is_set():
                     return
                 self.stats.errors += 1
                 self.stats.last_error = repr(exc)[:300]
@@ -184,7 +184,7 @@ class StreamPoller(threading.Thread):
 
     def _deliver(self, shard_id: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Invoke; return the records still to retry (from the first failure on)."""
-        event = {"Records": [dict(r, eventSourceARN=self.esm.source_arn, awsRegion=self.region) for r in records]}
+        event = {"Records": [_lambda_stream_record(r, self.esm.source_arn, self.region) for r in records]}
         self.stats.busy = True
         try:
             result = self.lambdas.invoke(self.esm.function, event)
@@ -212,6 +212,15 @@ class StreamPoller(threading.Thread):
             return []
         self._attempts[shard_id] = attempts
         return records[retry_from:]
+
+
+def _lambda_stream_record(record: dict[str, Any], source_arn: str, region: str) -> dict[str, Any]:
+    """boto3 parses ApproximateCreationDateTime into a datetime; Lambda sends epoch seconds."""
+    dynamodb = dict(record.get("dynamodb", {}))
+    created = dynamodb.get("ApproximateCreationDateTime")
+    if hasattr(created, "timestamp"):
+        dynamodb["ApproximateCreationDateTime"] = int(created.timestamp())
+    return {**record, "dynamodb": dynamodb, "eventSourceARN": source_arn, "awsRegion": region}
 
 
 def schedule_event(payload: Any) -> Any:

@@ -13,12 +13,7 @@ from pathlib import Path
 
 import pytest
 
-# The project root is not a package; make `infra` importable however pytest is launched.
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from infra.localcloud.lambda_service import FunctionConfig, LambdaService  # noqa: E402
+from localcloud.lambda_service import FunctionConfig, LambdaService
 
 pytest.importorskip("awslambdaric")
 

@@ -43,10 +43,10 @@ def resolve_outputs(stack: str | None) -> dict[str, Any]:
     state = local_state()
     if state is None:
         raise CliError("no local cloud is running here: start one with `supportlens local up`, or pass --stack NAME for AWS")
-    os.environ.setdefault("AWS_ENDPOINT_URL", state["endpoint"])
-    os.environ.setdefault("AWS_DEFAULT_REGION", state["region"])
-    for key, value in LOCAL_CREDENTIALS.items():
-        os.environ.setdefault(key, value)
+    # The local cloud is the target: point every client at it (a machine-wide CA bundle or
+    # real credentials in the environment must not leak into emulator calls).
+    os.environ.update(AWS_ENDPOINT_URL=state["endpoint"], AWS_DEFAULT_REGION=state["region"], **LOCAL_CREDENTIALS)
+    os.environ.pop("AWS_PROFILE", None)
     return state["outputs"]
 
 

@@ -80,6 +80,7 @@ def aggregate(items: list[dict[str, Any]]) -> AggregateDeltas:
             deltas.add(pk, sk, "replies")
             continue
         deltas.add(pk, sk, "volume")
+        deltas.add("days", item["day"], "volume")  # index of days with data, so reports need no scan
         deltas.add(pk, sk, item["sentiment"])
         deltas.add(pk, sk, f"h{item['hour']:02d}")
         if item.get("abusive"):

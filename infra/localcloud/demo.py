@@ -1,0 +1,101 @@
+"""`make demo`: the whole event flow on the bundled TWCS sample, on the local cloud.
+
+Starts the local cloud, uploads the sample to incoming/, shows progress while the
+pipeline drains, fires the cluster and report schedules, prints a summary, writes the
+report email that SES received as .eml and .html under out/, and shuts down.
+"""
+
+from __future__ import annotations
+
+import argparse
+import email
+import json
+import sys
+import time
+import urllib.request
+from email import policy
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from supportlens.cli import resolve_outputs, summary, upload, wait_for
+
+from . import cli as local
+
+
+def sent_emails(endpoint: str) -> list[dict[str, Any]]:
+    """Messages SES accepted, read back from moto's state API."""
+    with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=30) as response:
+        data = json.loads(response.read())
+    found = []
+    for backend in data.get("ses", {}).values() if isinstance(data.get("ses"), dict) else []:
+        for message in backend if isinstance(backend, list) else []:
+            found.append(message)
+    return found
+
+
+def save_report_email(raw: bytes, out: Path) -> tuple[Path, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    eml = out / "report.eml"
+    eml.write_bytes(raw)
+    message = email.message_from_bytes(raw, policy=policy.default)
+    html_part = message.get_body(preferencelist=("html",))
+    html = html_part.get_content() if html_part else "<p>(no HTML part)</p>"
+    import base64
+
+    for part in message.walk():
+        cid = part.get("Content-ID")
+        if cid and part.get_content_type().startswith("image/"):
+            data = base64.b64encode(part.get_payload(decode=True)).decode()
+            html = html.replace(f"cid:{cid.strip('<>')}", f"data:{part.get_content_type()};base64,{data}")
+    page = out / "report.html"
+    page.write_text(html)
+    return eml, page
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    print("1/5 starting the local cloud and deploying template.yaml ...", flush=True)
+    state = local.up(args.template.resolve(), None, [])
+    try:
+        outputs = resolve_outputs(None)
+        print(f"    emulator at {state['endpoint']}; bucket {outputs['DataBucketName']}")
+        print(f"2/5 uploading {args.sample} to incoming/ ...", flush=True)
+        file_ids = upload([args.sample], None, outputs)
+        rows = wait_for(outputs, file_ids, timeout=900, progress=True)
+        local.control("/wait-idle", {"timeout": 300})
+        print("3/5 firing the Cluster schedule ...", flush=True)
+        cluster = local.control("/tick", {"function": "ClusterFunction"})["results"]
+        for r in cluster:
+            print(f"    {r['schedule']}: {'ok' if r['ok'] else r['error']} {json.dumps(r['result'], default=str)[:300]}")
+        local.control("/wait-idle", {"timeout": 120})
+        print("4/5 firing the Report schedules ...", flush=True)
+        reports = local.control("/tick", {"function": "ReportFunction"})["results"]
+        for r in reports:
+            print(f"    {r['schedule']}: {'ok' if r['ok'] else r['error']}")
+        from supportlens.adapters import dynamo
+
+        issues = dynamo.scan_all(outputs["IssuesTableName"])
+        alerts = dynamo.scan_all(outputs["AlertsTableName"])
+        tickets = sum(r["tickets_stored"] for r in rows)
+        mails = sent_emails(state["endpoint"])
+        print("5/5 summary")
+        print(f"    files processed : {len(rows)}  ({', '.join(r['status'] for r in rows)})")
+        print(f"    rows read       : {sum(r['rows_read'] for r in rows)}")
+        print(f"    tickets stored  : {tickets}")
+        print(f"    rows quarantined: {sum(r['rows_quarantined'] for r in rows)}")
+        print(f"    issues found    : {len(issues)} ({sum(bool(i.get('emerging')) for i in issues)} emerging)")
+        for issue in sorted(issues, key=lambda i: -int(i['size']))[:5]:
+            print(f"        - {issue['label']} ({issue['size']})")
+        print(f"    alerts raised   : {len(alerts)}")
+        print(f"    emails sent     : {len(mails)}")
+        print(f"    alerts by rule  : {dict(Counter(a['rule'] for a in alerts))}")
+        if mails:
+            eml, page = save_report_email(mails[-1]["raw_data"].encode() if isinstance(mails[-1].get("raw_data"), str) else b"", args.out)
+            print(f"    report email    : {eml} and {page}")
+        print(f"    took {time.monotonic() - started:.1f}s")
+        ok = all(r["status"] == "complete" for r in rows) and all(r["ok"] for r in cluster + reports) and mails
+        return 0 if ok else 1
+    finally:
+        local.down()
+        print("local cloud stopped", file=sys.stderr)
