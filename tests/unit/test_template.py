@@ -1,0 +1,75 @@
+"""template.yaml: lints clean, translates offline, and holds the security defaults."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from localcloud.template import deploy_order, translate
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "template.yaml"
+
+
+@pytest.fixture(scope="module")
+def cfn():
+    template, code = translate(TEMPLATE, {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"})
+    return template, code
+
+
+def test_cfn_lint_is_clean():
+    result = subprocess.run([str(Path(sys.executable).parent / "cfn-lint"), str(TEMPLATE)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_code_path_exists(cfn):
+    _, code = cfn
+    for directory in code.values():
+        assert directory.is_dir(), directory
+    for function in ("ingest", "enrich", "cluster", "alerts", "report"):
+        assert (ROOT / "functions" / function / "app.py").is_file()
+
+
+def test_resources_and_event_sources(cfn):
+    template, _ = cfn
+    resources = template["Resources"]
+    types = {r["Type"] for r in resources.values()}
+    assert {"AWS::S3::Bucket", "AWS::SQS::Queue", "AWS::DynamoDB::Table", "AWS::SNS::Topic", "AWS::Lambda::Function",
+            "AWS::Lambda::EventSourceMapping", "AWS::Scheduler::Schedule", "AWS::Lambda::LayerVersion"} <= types
+    mappings = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::EventSourceMapping"]
+    assert all(m.get("FunctionResponseTypes") == ["ReportBatchItemFailures"] for m in mappings)
+    schedules = {r["Properties"]["ScheduleExpression"] for r in resources.values() if r["Type"] == "AWS::Scheduler::Schedule"}
+    assert {"cron(0 2 * * ? *)", "cron(0 6 * * ? *)", "cron(0 7 ? * MON *)"} <= schedules
+    assert deploy_order(resources)  # no cycles
+
+
+def test_encryption_at_rest_and_public_access(cfn):
+    template, _ = cfn
+    for name, r in template["Resources"].items():
+        props = r.get("Properties", {})
+        if r["Type"] == "AWS::DynamoDB::Table":
+            assert props["SSESpecification"]["SSEEnabled"], name
+        if r["Type"] == "AWS::SQS::Queue":
+            assert props.get("SqsManagedSseEnabled") or props.get("KmsMasterKeyId"), name
+        if r["Type"] == "AWS::SNS::Topic":
+            assert props.get("KmsMasterKeyId"), name
+        if r["Type"] == "AWS::S3::Bucket":
+            assert props["BucketEncryption"]
+            assert all(props["PublicAccessBlockConfiguration"].values())
+    policy = next(r for r in template["Resources"].values() if r["Type"] == "AWS::S3::BucketPolicy")
+    statement = policy["Properties"]["PolicyDocument"]["Statement"][0]
+    assert statement["Effect"] == "Deny" and statement["Condition"]["Bool"]["aws:SecureTransport"] == "false"
+
+
+def test_policies_are_scoped_to_resources(cfn):
+    """No function role may act on every resource ('*'), except X-Ray tracing which has no resource."""
+    template, _ = cfn
+    for name, r in template["Resources"].items():
+        if r["Type"] != "AWS::IAM::Role" or not name.endswith("FunctionRole"):
+            continue
+        for policy in r["Properties"].get("Policies", []):
+            for statement in policy["PolicyDocument"]["Statement"]:
+                assert statement.get("Resource") != "*", (name, policy["PolicyName"], statement)
