@@ -2,6 +2,7 @@
 
 import json
 import os
+from datetime import datetime
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -21,7 +22,11 @@ def record_handler(record: SQSRecord) -> None:
         key = event_key(obj["key"])
         if not key.startswith("incoming/"):
             continue
-        ingest_object(s3_record["s3"]["bucket"]["name"], key, obj.get("eTag", ""), int(obj.get("size", 0)), SETTINGS)
+        received = s3_record.get("eventTime")
+        ingest_object(
+            s3_record["s3"]["bucket"]["name"], key, obj.get("eTag", ""), int(obj.get("size", 0)), SETTINGS,
+            datetime.fromisoformat(received.replace("Z", "+00:00")) if received else None,
+        )
 
 
 @logger().inject_lambda_context

@@ -75,18 +75,23 @@ def _subject(ticket: dict[str, Any], subject: str) -> str | None:
     return ticket.get("company")
 
 
+DEFAULT_THRESHOLDS = {"abusive": 0.6, "long_call": 3000.0}
+
+
 def ticket_alerts(ticket: dict[str, Any], config: AlertConfig) -> list[dict[str, Any]]:
     """Alerts one stored ticket raises (customer messages only)."""
     if ticket.get("role") == "company":
         return []
     alerts = []
     for rule in config.ticket_rules:
+        if rule.threshold is None and rule.kind in DEFAULT_THRESHOLDS:
+            rule = rule.model_copy(update={"threshold": DEFAULT_THRESHOLDS[rule.kind]})
         observed: float | str | None = None
-        if rule.kind == "abusive" and float(ticket.get("abuse_score", 0)) >= (rule.threshold or 0.6):
+        if rule.kind == "abusive" and float(ticket.get("abuse_score", 0)) >= rule.threshold:
             observed = float(ticket["abuse_score"])
         elif rule.kind == "escalation" and ticket.get("escalation"):
             observed = ticket["escalation"]
-        elif rule.kind == "long_call" and float(ticket.get("call_duration_s") or 0) >= (rule.threshold or 3000):
+        elif rule.kind == "long_call" and float(ticket.get("call_duration_s") or 0) >= rule.threshold:
             observed = float(ticket["call_duration_s"])
         elif rule.kind == "failed_call" and ticket.get("call_status") == "failed":
             observed = "failed"
@@ -123,6 +128,8 @@ def window_alerts(rows_by_day: dict[str, list[dict[str, Any]]], today: date, con
             out: dict[str, list[float]] = {}
             for day in days:
                 for row in rows_by_day.get(day, []):
+                    if not row["sk"].startswith("company#"):
+                        continue
                     company = row["sk"].split("#")[1]
                     acc = out.setdefault(company, [0.0, 0.0])
                     acc[0] += float(row.get("negative", 0))

@@ -13,6 +13,7 @@ from . import scoring, text
 from .issues_model import CentroidsModel
 from .tickets import Ticket
 
+LONG_CALL_S = 3000
 RESPONSE_BUCKETS = ((900, "rt_lt_15m"), (3600, "rt_lt_1h"), (4 * 3600, "rt_lt_4h"), (24 * 3600, "rt_lt_24h"))
 
 
@@ -89,6 +90,18 @@ def aggregate(items: list[dict[str, Any]]) -> AggregateDeltas:
             deltas.add(pk, sk, "escalations")
         if item.get("call_status") == "failed":
             deltas.add(pk, sk, "failed_calls")
+        agent = item.get("agent_id")
+        if agent:  # agent performance: volume, failed and long calls, handle time
+            ask = f"agent#{agent}#channel#{item.get('channel', 'other')}"
+            deltas.add(pk, ask, "volume")
+            if item.get("call_status") == "failed":
+                deltas.add(pk, ask, "failed_calls")
+            duration = item.get("call_duration_s")
+            if duration is not None:
+                deltas.add(pk, ask, "calls")
+                deltas.add(pk, ask, "call_duration_sum", duration)
+                if duration >= LONG_CALL_S:
+                    deltas.add(pk, ask, "long_calls")
         rt = item.get("first_response_s")
         if rt is not None:
             deltas.add(pk, sk, "rt_count")

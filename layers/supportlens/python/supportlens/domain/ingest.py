@@ -9,10 +9,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from typing import IO, Any
 
 from .reader import FileRejected, Record, read_records
-from .sources import RowInvalid, SourceFormat, detect_source, source_override
+from .sources import RowContext, RowInvalid, SourceFormat, detect_source, source_override
 
 BATCH_SCHEMA = "supportlens.ticket-batch/v1"
 EVENT_SCHEMA = "supportlens.ticket/v1"
@@ -59,6 +60,7 @@ def ingest_file(
     key: str,
     file_id: str,
     send: Callable[[list[dict[str, Any]]], None],
+    received_at: datetime | None = None,
 ) -> IngestReport:
     """Read, map and send one file. `send` receives a list of message bodies to enqueue."""
     report = IngestReport()
@@ -71,7 +73,8 @@ def ingest_file(
             tickets = []
             for record in chunk:
                 report.rows_read += 1
-                ticket = _map(record, fmt, index, report)
+                ctx = RowContext(index, file_id, record.row_number, received_at)
+                ticket = _map(record, fmt, ctx, report)
                 if ticket is not None:
                     tickets.append(ticket)
             messages = list(pack_messages(tickets, file_id, report.chunks))
@@ -97,11 +100,11 @@ def _detect(open_stream: Callable[[], IO[bytes]], key: str, override: str | None
     raise FileRejected("the file has no records")
 
 
-def _map(record: Record, fmt: SourceFormat, index: Any, report: IngestReport) -> dict[str, Any] | None:
+def _map(record: Record, fmt: SourceFormat, ctx: RowContext, report: IngestReport) -> dict[str, Any] | None:
     reason = record.error
     if reason is None:
         try:
-            return fmt.to_ticket(record.data or {}, index).to_message()
+            return fmt.to_ticket(record.data or {}, ctx).to_message()
         except RowInvalid as exc:
             reason = str(exc)
     report.rows_quarantined += 1

@@ -75,7 +75,8 @@ def read_records(stream: IO[bytes], key: str, chunk_rows: int = CHUNK_ROWS) -> I
     try:
         head.decode("utf-8")
     except UnicodeDecodeError as exc:
-        if exc.start < len(head) - 4:  # a multi-byte character cut by the sniff window is fine
+        cut_by_window = len(head) == SNIFF_BYTES and exc.start >= len(head) - 4
+        if not cut_by_window:  # only a multi-byte character cut by the sniff window is fine
             raise FileRejected(f"the file is not UTF-8 text (invalid byte at offset {exc.start})") from exc
     first_char = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1].decode("ascii", "replace")
     fmt = detect_format(key, first_char)

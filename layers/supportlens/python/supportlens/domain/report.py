@@ -52,6 +52,8 @@ def summarise(rows_by_day: dict[str, list[dict[str, Any]]], period_label: str, s
         volume = 0
         weekday = date.fromisoformat(day).weekday()
         for row in rows_by_day.get(day, []):
+            if not row["sk"].startswith("company#"):
+                continue  # agent rows repeat the same tickets by agent
             _, company, _, channel = row["sk"].split("#", 3)
             for counter, value in row.items():
                 if counter in ("pk", "sk") or not isinstance(value, (int, float)):

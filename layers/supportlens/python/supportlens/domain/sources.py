@@ -7,6 +7,8 @@ person can act on.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -101,6 +103,21 @@ class TwcsIndex:
 TWCS_TIME = "%a %b %d %H:%M:%S %z %Y"
 
 
+@dataclass
+class RowContext:
+    """What a mapper may know besides the row: the file-wide index and where the row came from."""
+
+    index: Any = None
+    file_id: str = ""
+    row_number: int = 0
+    received_at: datetime | None = None
+
+    def fallback_id(self, source: str) -> str:
+        """A stable id for rows without one: the file (key + ETag) and the row number."""
+        digest = hashlib.sha256(self.file_id.encode()).hexdigest()[:12]
+        return f"{source}:{digest}:{self.row_number}"
+
+
 class SourceFormat:
     name: str = ""
     identifying_columns: frozenset[str] = frozenset()
@@ -112,7 +129,7 @@ class SourceFormat:
     def build_index(self, chunks: Iterable[list[Record]]) -> Any:
         return None
 
-    def to_ticket(self, row: Mapping[str, Any], index: Any) -> Ticket:
+    def to_ticket(self, row: Mapping[str, Any], ctx: RowContext) -> Ticket:
         raise NotImplementedError
 
 
@@ -131,14 +148,14 @@ class TwcsFormat(SourceFormat):
                     index.add(record.data)
         return index
 
-    def to_ticket(self, row: Mapping[str, Any], index: TwcsIndex | None) -> Ticket:
+    def to_ticket(self, row: Mapping[str, Any], ctx: RowContext) -> Ticket:
         tweet_id = _req(row, "tweet_id")
         author = _req(row, "author_id")
         created = _time(_req(row, "created_at"), TWCS_TIME, "created_at")
         inbound = _bool(row.get("inbound"))
         parent = _opt(row, "in_response_to_tweet_id")
         parent = parent.split(".")[0] if parent else None
-        index = index or TwcsIndex()
+        index = ctx.index or TwcsIndex()
         conversation = _opt(row, "conversation_id") or index.root(tweet_id)
         first_response_s = responder = None
         if inbound and tweet_id in index.first_reply:
@@ -171,7 +188,7 @@ class AirlineFormat(SourceFormat):
     name = "airline"
     identifying_columns = frozenset({"tweet_id", "airline", "text", "tweet_created"})
 
-    def to_ticket(self, row: Mapping[str, Any], index: Any) -> Ticket:
+    def to_ticket(self, row: Mapping[str, Any], ctx: RowContext) -> Ticket:
         tweet_id = _req(row, "tweet_id")
         return _ticket(
             ticket_id=f"airline:{tweet_id}",
@@ -192,7 +209,7 @@ class GenericTicketFormat(SourceFormat):
     name = "ticket"
     identifying_columns = frozenset({"ticket_id", "text", "created_at"})
 
-    def to_ticket(self, row: Mapping[str, Any], index: Any) -> Ticket:
+    def to_ticket(self, row: Mapping[str, Any], ctx: RowContext) -> Ticket:
         fields = {k: (v if v != "" else None) for k, v in row.items() if k in Ticket.model_fields}
         unknown = sorted(set(row) - set(Ticket.model_fields) - {"schema"})
         if unknown:
@@ -205,7 +222,215 @@ class GenericTicketFormat(SourceFormat):
         return _ticket(**fields)
 
 
-FORMATS: dict[str, SourceFormat] = {f.name: f for f in (TwcsFormat(), AirlineFormat(), GenericTicketFormat())}
+def normalise(column: str) -> str:
+    """'Customer ID' / 'customer-id' / 'CustomerId' -> 'customer_id'."""
+    column = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", column.strip())
+    return re.sub(r"[^a-z0-9]+", "_", column.lower()).strip("_")
+
+
+def _pick(row: Mapping[str, Any], aliases: tuple[str, ...]) -> str | None:
+    for alias in aliases:
+        value = _opt(row, alias)
+        if value is not None:
+            return value
+    return None
+
+
+def _pick_req(row: Mapping[str, Any], aliases: tuple[str, ...]) -> str:
+    value = _pick(row, aliases)
+    if value is None:
+        raise RowInvalid(f"required column '{aliases[0]}' is empty" + (f" (also looked for {', '.join(aliases[1:])})" if len(aliases) > 1 else ""))
+    return value
+
+
+def _number(value: str | None, column: str) -> float | None:
+    if value is None:
+        return None
+    cleaned = re.sub(r"[,$€£\s]", "", value)
+    try:
+        return float(cleaned)
+    except ValueError:
+        raise RowInvalid(f"column '{column}' is not a number: '{value[:40]}'") from None
+
+
+def _duration(value: str | None, column: str) -> float | None:
+    """Seconds from '3120', '3120.5', '52:00' (mm:ss) or '0:52:00' (h:mm:ss)."""
+    if value is None:
+        return None
+    if ":" in value:
+        try:
+            parts = [float(p) for p in value.split(":")]
+        except ValueError:
+            raise RowInvalid(f"column '{column}' is not a duration: '{value[:40]}'") from None
+        seconds = 0.0
+        for part in parts:
+            seconds = seconds * 60 + part
+        return seconds
+    return _number(value, column)
+
+
+def _when(row: Mapping[str, Any], aliases: tuple[str, ...], required: bool = True) -> datetime | None:
+    value = _pick_req(row, aliases) if required else _pick(row, aliases)
+    if value is None:
+        return None
+    for fmt in (None, "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%Y-%m-%d"):
+        try:
+            return _time(value, fmt, aliases[0])
+        except RowInvalid:
+            continue
+    raise RowInvalid(f"column '{aliases[0]}' has an unreadable date '{value[:40]}' (expected ISO-8601 like 2024-06-01T09:00:00Z)")
+
+
+CUSTOMER = ("customer_id", "customer", "client_id", "account_id", "user_id", "caller_id")
+AGENT = ("agent_id", "agent", "agent_name", "assignee", "handled_by")
+TEXT = ("text", "description", "complaint", "summary", "notes", "message", "body", "transcript")
+
+
+class _AliasFormat(SourceFormat):
+    """Formats whose columns vary between exports: headers are normalised and aliases accepted."""
+
+    signature: tuple[tuple[str, ...], ...] = ()
+
+    def matches(self, columns: set[str]) -> bool:
+        present = {normalise(c) for c in columns}
+        return all(any(alias in present for alias in group) for group in self.signature)
+
+    def to_ticket(self, row: Mapping[str, Any], ctx: RowContext) -> Ticket:
+        return self.map_row({normalise(k): v for k, v in row.items()}, ctx)
+
+    def map_row(self, row: Mapping[str, Any], ctx: RowContext) -> Ticket:
+        raise NotImplementedError
+
+
+class EscalationFormat(_AliasFormat):
+    """Executive / complaint escalation cases with concessions and delivery outcomes."""
+
+    name = "escalations"
+    CASE = ("case_id", "case_number", "escalation_id", "case")
+    CONCESSION = ("concession_amount", "refund_amount", "concession", "refund", "compensation", "goodwill_amount")
+    DELIVERY = ("delivery_status", "ftds", "first_time_delivery_status", "delivery_outcome")
+    signature = (CASE, CUSTOMER, TEXT, CONCESSION + DELIVERY)
+
+    def map_row(self, row: Mapping[str, Any], ctx: RowContext) -> Ticket:
+        case_id = _pick_req(row, self.CASE)
+        return _ticket(
+            ticket_id=f"{self.name}:{case_id}", source=self.name,
+            author_id=_pick_req(row, CUSTOMER), company=_pick(row, ("company", "brand", "business_unit")),
+            agent_id=_pick(row, AGENT), channel=(_pick(row, ("channel",)) or "escalation").lower(),
+            created_at=_when(row, ("created_at", "opened_at", "created", "date", "case_date", "timestamp")),
+            text=_pick_req(row, TEXT), conversation_id=f"{self.name}:{case_id}",
+            region=_pick(row, ("region", "market", "country")), category=_pick(row, ("category", "reason", "issue_type")),
+            concession_amount=_number(_pick(row, self.CONCESSION), "concession_amount"),
+            delivery_status=_pick(row, self.DELIVERY), priority=_pick(row, ("priority", "severity")),
+        )
+
+
+CALL_STATUS = {"success": "success", "successful": "success", "resolved": "success", "completed": "success", "answered": "success",
+               "ok": "success", "failed": "failed", "failure": "failed", "fail": "failed", "unresolved": "failed", "abandoned": "failed",
+               "dropped": "failed", "missed": "failed", "error": "failed"}
+CHANNELS = {"email": "email", "e-mail": "email", "mail": "email", "chat": "chat", "live chat": "chat", "voice": "voice",
+            "phone": "voice", "call": "voice", "video": "video", "video call": "video"}
+
+
+class CallLogFormat(_AliasFormat):
+    """Call-centre interaction logs: agent, channel, duration, success or failure."""
+
+    name = "calls"
+    CALL = ("interaction_id", "call_id", "session_id", "contact_id", "id")
+    START = ("start_time", "started_at", "start", "call_start")
+    END = ("end_time", "ended_at", "end", "call_end")
+    DURATION = ("duration", "duration_s", "duration_seconds", "call_duration", "handle_time", "duration_sec")
+    STATUS = ("status", "outcome", "result", "call_status", "resolution")
+    signature = (CUSTOMER, AGENT, ("channel", "medium", "contact_type"), START + DURATION, STATUS)
+
+    def map_row(self, row: Mapping[str, Any], ctx: RowContext) -> Ticket:
+        started = _when(row, self.START + ("created_at", "timestamp", "date"))
+        ended = _when(row, self.END, required=False)
+        duration = _duration(_pick(row, self.DURATION), "duration")
+        if duration is None and ended is not None:
+            duration = (ended - started).total_seconds()
+        if duration is not None and duration < 0:
+            raise RowInvalid(f"the interaction ends before it starts ({duration:.0f} s)")
+        raw_status = _pick_req(row, self.STATUS)
+        status = CALL_STATUS.get(raw_status.lower())
+        if status is None:
+            raise RowInvalid(f"column 'status' has '{raw_status[:30]}'; expected success/failed (or resolved, abandoned, dropped, ...)")
+        raw_channel = (_pick_req(row, ("channel", "medium", "contact_type"))).lower()
+        channel = CHANNELS.get(raw_channel)
+        if channel is None:
+            raise RowInvalid(f"column 'channel' has '{raw_channel[:30]}'; expected email, chat, voice or video")
+        notes = _pick(row, TEXT)
+        call_id = _pick(row, self.CALL) or ctx.fallback_id(self.name).split(":", 1)[1]
+        return _ticket(
+            ticket_id=f"{self.name}:{call_id}", source=self.name, author_id=_pick_req(row, CUSTOMER),
+            agent_id=_pick_req(row, AGENT), company=_pick(row, ("company", "brand", "client")),
+            channel=channel, created_at=started, conversation_id=f"{self.name}:{call_id}",
+            # A log line without notes still counts as an interaction; its text says what it was.
+            text=notes or f"[{channel} interaction, {status}" + (f", {duration:.0f} s]" if duration is not None else "]"),
+            text_is_summary=notes is None,
+            call_duration_s=duration, call_status=status, category=_pick(row, ("category", "reason", "topic", "queue")),
+            region=_pick(row, ("region", "site", "country")),
+        )
+
+
+class HelpdeskFormat(_AliasFormat):
+    """Helpdesk tickets with submitted / first-response / resolved times, tier, industry, priority."""
+
+    name = "helpdesk"
+    TICKET = ("ticket_id", "ticket_number", "ticket", "id")
+    SUBMITTED = ("submitted_at", "submitted", "created_at", "created", "opened_at", "date_submitted")
+    FIRST = ("first_response_at", "first_response", "first_response_time", "first_reply_at", "responded_at")
+    RESOLVED = ("resolved_at", "resolved", "resolution_time", "closed_at", "date_resolved")
+    signature = (TICKET, SUBMITTED, FIRST + RESOLVED, ("priority", "tier", "industry", "customer_tier"))
+
+    def map_row(self, row: Mapping[str, Any], ctx: RowContext) -> Ticket:
+        ticket_id = _pick_req(row, self.TICKET)
+        submitted = _when(row, self.SUBMITTED)
+        first = _when(row, self.FIRST, required=False)
+        resolved = _when(row, self.RESOLVED, required=False)
+        for label, moment in (("first response", first), ("resolution", resolved)):
+            if moment is not None and moment < submitted:
+                raise RowInvalid(f"the {label} time is before the ticket was submitted")
+        subject, body = _pick(row, ("subject", "title")), _pick(row, TEXT)
+        text = " - ".join(p for p in (subject, body) if p)
+        if not text:
+            raise RowInvalid("required column 'text' is empty (also looked for description, body, subject)")
+        return _ticket(
+            ticket_id=f"{self.name}:{ticket_id}", source=self.name, author_id=_pick(row, CUSTOMER + ("requester", "requester_id")),
+            agent_id=_pick(row, AGENT), company=_pick(row, ("company", "organization", "organisation", "client")),
+            channel=(_pick(row, ("channel", "source_channel")) or "web").lower(), created_at=submitted, text=text,
+            conversation_id=f"{self.name}:{ticket_id}",
+            first_response_s=(first - submitted).total_seconds() if first else None,
+            resolution_s=(resolved - submitted).total_seconds() if resolved else None,
+            responder=_pick(row, AGENT) if first else None,
+            tier=_pick(row, ("tier", "customer_tier", "plan")), industry=_pick(row, ("industry", "sector")),
+            priority=_pick(row, ("priority", "urgency")), category=_pick(row, ("category", "type", "ticket_type")),
+        )
+
+
+class EndavaFormat(SourceFormat):
+    """Endava helpdesk export (karolzak/support-tickets-classification): coded labels, no timestamps."""
+
+    name = "endava"
+    identifying_columns = frozenset({"title", "body", "ticket_type", "category", "urgency", "impact"})
+
+    def to_ticket(self, row: Mapping[str, Any], ctx: RowContext) -> Ticket:
+        text = " - ".join(p for p in (_opt(row, "title"), _opt(row, "body")) if p)
+        if not text:
+            raise RowInvalid("both 'title' and 'body' are empty")
+        if ctx.received_at is None:
+            raise RowInvalid("the export has no timestamps and the upload time is unknown")
+        return _ticket(
+            ticket_id=ctx.fallback_id(self.name), source=self.name, channel="web",
+            created_at=ctx.received_at,  # the export carries no dates: the upload time stands in
+            text=text, category=_opt(row, "category"), priority=_opt(row, "urgency"),
+        )
+
+
+FORMATS: dict[str, SourceFormat] = {
+    f.name: f
+    for f in (TwcsFormat(), AirlineFormat(), EscalationFormat(), CallLogFormat(), HelpdeskFormat(), EndavaFormat(), GenericTicketFormat())
+}
 
 
 def detect_source(columns: Iterable[str], override: str | None = None) -> SourceFormat:
@@ -216,8 +441,11 @@ def detect_source(columns: Iterable[str], override: str | None = None) -> Source
     for fmt in FORMATS.values():
         if fmt.matches(present):
             return fmt
-    known = "; ".join(f"{f.name}: {', '.join(sorted(f.identifying_columns))}" for f in FORMATS.values())
-    raise RowInvalid(f"unknown format: columns {', '.join(sorted(present))[:300]} match no known source ({known})")
+    known = ", ".join(FORMATS)
+    raise RowInvalid(
+        f"unknown format: columns {', '.join(sorted(present))[:300]} match no known source ({known}); "
+        "see 'Data formats' in the README, or upload under incoming/<source>/"
+    )
 
 
 def source_override(key: str) -> str | None:

@@ -8,14 +8,16 @@ import re
 URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 HANDLE = re.compile(r"(?<![\w@])@\w{1,30}")
 # Agent sign-offs used by support accounts: "^JK", "-KC", "- Ana", "~MB", "/JN" at the very end.
-SIGNATURE = re.compile(r"\s*(?:\^|~|-{1,2}|/|–|—)\s?[A-Z][A-Za-z]{0,2}\.?\s*$")
+SIGNATURE = re.compile(r"\s+(?:\^|~|-{1,2}|/|–|—)\s?[A-Z][A-Za-z]{0,2}\.?\s*$")
 WHITESPACE = re.compile(r"\s+")
 
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
-CARD = re.compile(r"\b(?:\d[ -]?){13,19}\b")
+CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
 PHONE = re.compile(r"(?<!\w)(?:\+?\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)|\d{2,4})[\s.-]?\d{3,4}[\s.-]?\d{3,4}(?!\w)")
+# An id after an order-ish word must contain a digit: "order yesterday" is not an id.
 ORDER_ID = re.compile(
-    r"\b(?:order|ord|tracking|track|case|ticket|ref|reference|confirmation|booking)\s*(?:no\.?|number|num|#|id)?\s*[:#]?\s*([A-Z0-9][A-Z0-9-]{4,})\b",
+    r"\b(?:order|ord|tracking|track|case|ticket|ref|reference|confirmation|booking)"
+    r"\s*(?:no\.?|number|num|#|id)?\s*(?:is\s+|was\s+)?[:#]?\s*(?=[A-Z0-9-]*\d)([A-Z0-9][A-Z0-9-]{4,})\b",
     re.IGNORECASE,
 )
 
@@ -67,6 +69,14 @@ _ENGLISH_HINTS = frozenset(
     "have has had do does did can can't cannot will would please thanks thank help why what when how "
     "me our us they them just still get got service account order phone".split()
 )
+# Frequent function words of the languages support teams most often see besides English.
+_OTHER_HINTS = frozenset(
+    "el la los las de del que y en un una por para con mi su es no me nada este esta pero muy ha "
+    "le les des du et est je suis vous votre mon ma pas une très pour avec "
+    "der die das und ist nicht ich sie mein meine ein eine mit für bitte "
+    "o os as do da em um uma não eu meu minha com obrigado "
+    "il lo gli di che è sono non mio mia con per".split()
+)
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
@@ -78,5 +88,8 @@ def detect_language(text: str) -> str:
     letters = "".join(words)
     if sum(ch.isascii() for ch in letters) / len(letters) < 0.7:
         return "non-en"
-    hits = sum(w in _ENGLISH_HINTS for w in words)
-    return "en" if hits / len(words) >= 0.12 or hits >= 3 else "non-en"
+    english = sum(w in _ENGLISH_HINTS for w in words)
+    other = sum(w in _OTHER_HINTS and w not in _ENGLISH_HINTS for w in words)
+    if other > english:
+        return "non-en"
+    return "en" if english / len(words) >= 0.12 or english >= 3 else "non-en"

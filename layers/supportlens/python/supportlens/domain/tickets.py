@@ -28,7 +28,9 @@ class Ticket(BaseModel):
     in_reply_to: str | None = None
     # Response accounting (customer messages answered by the company).
     first_response_s: float | None = None
+    resolution_s: float | None = None
     responder: str | None = None
+    text_is_summary: bool = False  # True when a log line had no text and `text` describes it
     # Source-specific fields.
     call_duration_s: float | None = None
     call_status: Literal["success", "failed"] | None = None
@@ -56,4 +58,4 @@ class Ticket(BaseModel):
 
     def to_message(self) -> dict:
         """JSON-safe dict for queue messages (datetimes as ISO-8601 UTC)."""
-        return self.model_dump(mode="json", exclude_none=True)
+        return self.model_dump(mode="json", exclude_none=True, exclude_defaults=True)

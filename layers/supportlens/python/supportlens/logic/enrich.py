@@ -16,7 +16,7 @@ from ..adapters import dynamo, s3
 from ..domain.enrichment import aggregate, enrich
 from ..domain.ingest import BATCH_SCHEMA, EVENT_SCHEMA
 from ..domain.issues_model import CentroidsModel
-from ..domain.sources import FORMATS, RowInvalid
+from ..domain.sources import FORMATS, RowContext, RowInvalid
 from ..domain.tickets import Ticket
 from ..observability import logger
 from ..settings import Settings
@@ -72,7 +72,7 @@ def parse_message(body: str) -> tuple[str, str | None, list[Ticket], list[dict[s
         try:
             if not isinstance(raw, dict):
                 raise RowInvalid("'ticket' must be a JSON object")
-            ticket = FORMATS["ticket"].to_ticket(raw, None)
+            ticket = FORMATS["ticket"].to_ticket(raw, RowContext())
         except (RowInvalid, ValidationError) as exc:
             ident = str(raw.get("ticket_id")) if isinstance(raw, dict) else "unknown"
             return f"event#{ident}", None, [], [{"reason": str(exc), "raw": body[:10_000]}]
@@ -96,8 +96,7 @@ def store_message(body: str, settings: Settings, models: ModelCache) -> dict[str
     for item in batch.items:
         item["chunk_id"] = chunk_id
     dynamo.batch_write(settings.tickets_table, batch.items)
-    if batch.items:
-        _write_features(settings.data_bucket, chunk_id, batch)
+    _write_features(settings.data_bucket, chunk_id, batch)
     extra = []
     if file_id:
         extra.append(dynamo.lineage_add(settings.files_table, file_id, {"tickets_stored": len(fresh), "duplicates": len(tickets) - len(fresh)}))
@@ -106,19 +105,27 @@ def store_message(body: str, settings: Settings, models: ModelCache) -> dict[str
 
 
 def _write_features(bucket: str, chunk_id: str, batch) -> None:
-    """A compact shard per chunk (float16 vectors, no pickle) for the clustering job."""
-    items = batch.items
+    """A compact shard per chunk (float16 vectors, no pickle) for the clustering job.
+
+    Log lines whose text only describes them (call logs without notes) are not clustered.
+    """
+    keep = [i for i, item in enumerate(batch.items) if not item.get("text_is_summary")]
+    if not keep:
+        return
+    items = [batch.items[i] for i in keep]
+    texts = [batch.clean_texts[i] for i in keep]
+    vectors = batch.vectors[keep]
     buf = io.BytesIO()
     np.savez_compressed(
         buf,
         ticket_ids=np.array([i["ticket_id"] for i in items]),
-        texts=np.array([t[:500] for t in batch.clean_texts]),
+        texts=np.array([t[:500] for t in texts]),
         companies=np.array([i.get("company") or "unknown" for i in items]),
         roles=np.array([i.get("role", "customer") for i in items]),
         sentiments=np.array([i["sentiment"] for i in items]),
         abusive=np.array([bool(i.get("abusive")) for i in items]),
         days=np.array([i["day"] for i in items]),
-        vectors=batch.vectors.astype(np.float16),
+        vectors=vectors.astype(np.float16),
     )
     digest = hashlib.sha256(chunk_id.encode()).hexdigest()[:24]
     s3.put(bucket, f"features/dt={datetime.now(timezone.utc):%Y-%m-%d}/{digest}.npz", buf.getvalue())

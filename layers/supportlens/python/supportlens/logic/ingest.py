@@ -26,7 +26,9 @@ def quarantine_key(key: str) -> str:
     return f"quarantine/{key}.errors.jsonl"
 
 
-def ingest_object(bucket: str, key: str, etag: str, size: int, settings: Settings) -> dict[str, Any]:
+def ingest_object(
+    bucket: str, key: str, etag: str, size: int, settings: Settings, received_at: datetime | None = None
+) -> dict[str, Any]:
     """Process one uploaded object once per (key, ETag); a redelivery or re-upload is a no-op."""
     file_id = f"{key}#{etag}"
     started = time.monotonic()
@@ -48,6 +50,7 @@ def ingest_object(bucket: str, key: str, etag: str, size: int, settings: Setting
         key,
         file_id,
         lambda messages: sqs.send_json(settings.tickets_queue_url, messages),
+        received_at or datetime.now(timezone.utc),
     )
     if report.quarantine or report.reason:
         lines = [json.dumps({"file": key, "reason": report.reason}, ensure_ascii=False)] if report.reason else []
