@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from supportlens.domain.reader import FileRejected, Record, read_records
+from supportlens.domain.reader import SNIFF_BYTES, FileRejected, Record, read_records
 
 
 def read_all(data: bytes, key: str = "upload.csv", **kwargs) -> list[Record]:
@@ -204,13 +204,20 @@ def test_reject_non_utf8_bytes():
     assert "offset 13" in reason
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG reader.py:78 the 'multi-byte char cut by the sniff window' allowance also applies when the whole "
-    "file fits in the window, so a Latin-1 byte in the last 4 bytes is accepted and silently replaced by U+FFFD",
-)
 def test_reject_non_utf8_byte_near_end_of_small_file():
-    rejected(b"id,text\n1,ok\n2,caf\xe9\n")
+    # The whole file fits in the sniff window, so a bad last byte is not a character cut by the window.
+    assert "not UTF-8" in rejected(b"id,text\n1,ok\n2,caf\xe9\n")
+
+
+def test_multibyte_char_cut_by_sniff_window_is_fine():
+    prefix = b"id,text\n1,"
+    filler = b"a" * (SNIFF_BYTES - len(prefix) - 1)
+    data = prefix + filler + "\u00e9\n2,ok\n".encode()  # the 2-byte '\u00e9' straddles the 64 KiB window
+    assert data[SNIFF_BYTES - 1 : SNIFF_BYTES + 1] == "\u00e9".encode()
+    records = read_all(data)
+    assert [r.row_number for r in records] == [1, 2]
+    assert records[0].data["text"].endswith("a\u00e9")
+    assert "\ufffd" not in records[0].data["text"]
 
 
 def test_multibyte_utf8_is_not_rejected():

@@ -77,6 +77,8 @@ _OTHER_HINTS = frozenset(
     "o os as do da em um uma não eu meu minha com obrigado "
     "il lo gli di che è sono non mio mia con per".split()
 )
+_ENGLISH_ONLY = _ENGLISH_HINTS - _OTHER_HINTS
+_OTHER_ONLY = _OTHER_HINTS - _ENGLISH_HINTS
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
@@ -88,8 +90,9 @@ def detect_language(text: str) -> str:
     letters = "".join(words)
     if sum(ch.isascii() for ch in letters) / len(letters) < 0.7:
         return "non-en"
-    english = sum(w in _ENGLISH_HINTS for w in words)
-    other = sum(w in _OTHER_HINTS and w not in _ENGLISH_HINTS for w in words)
+    # Words both lists share ('no', 'me', 'do', 'con') are evidence for neither language.
+    english = sum(w in _ENGLISH_ONLY for w in words)
+    other = sum(w in _OTHER_ONLY for w in words)
     if other > english:
         return "non-en"
     return "en" if english / len(words) >= 0.12 or english >= 3 else "non-en"
