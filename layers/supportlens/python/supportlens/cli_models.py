@@ -1,0 +1,84 @@
+"""`supportlens evaluate` and `supportlens train`: measure and retrain the text models."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import EvalOptions, EvaluationError, evaluate, read_labelled_csv
+
+    try:
+        data = read_labelled_csv(args.data)
+        train = read_labelled_csv(args.train) if args.train else None
+        result = evaluate(args.task, data, EvalOptions(train=train, k=args.k))
+    except (EvaluationError, ValueError) as exc:
+        print(f"supportlens evaluate: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result))
+    return 0
+
+
+def upload_model(model_dir: Path, task: str, version: str, bucket: str) -> list[str]:
+    """Put a model directory under s3://bucket/models/<task>/<version>/ and move models/<task>/latest.json to it."""
+    from .adapters.aws import client
+
+    s3 = client("s3")
+    prefix = f"models/{task}/{version}/"
+    keys = []
+    for path in sorted(p for p in model_dir.iterdir() if p.is_file()):
+        s3.put_object(Bucket=bucket, Key=prefix + path.name, Body=path.read_bytes())
+        keys.append(prefix + path.name)
+    pointer = {"task": task, "version": version, "prefix": prefix, "files": [k.rsplit("/", 1)[1] for k in keys]}
+    s3.put_object(Bucket=bucket, Key=f"models/{task}/latest.json", Body=json.dumps(pointer).encode())
+    return keys + [f"models/{task}/latest.json"]
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from datetime import datetime, timezone
+
+    from .evaluation import EvaluationError, normalise_labels, read_labelled_csv
+    from .training.cli import train_from_labelled, write_pointer
+
+    version = args.version or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    out_dir = args.out / args.task / version
+    try:
+        data = read_labelled_csv(args.data)
+        model, info = train_from_labelled(args.task, data.texts, normalise_labels(args.task, data.labels), out_dir, version,
+                                          use_profanity_check=not args.no_profanity_check)
+    except (EvaluationError, ValueError) as exc:
+        print(f"supportlens train: {exc}", file=sys.stderr)
+        return 1
+    write_pointer(args.out, args.task, version)
+    result: dict[str, Any] = {"task": args.task, "version": model.version, "path": str(out_dir), "rows": len(data.texts),
+                              "validation": info.get("validation")}
+    if args.upload or args.stack:
+        from .cli import resolve_outputs
+
+        outputs = resolve_outputs(args.stack)
+        result["uploaded"] = upload_model(out_dir, args.task, version, outputs["DataBucketName"])
+    print(json.dumps(result))
+    return 0
+
+
+def add_model_commands(sub: Any) -> None:
+    ev = sub.add_parser("evaluate", help="score a labelled CSV (text,label) with the production code path; prints one JSON object")
+    ev.add_argument("task", help="sentiment | abuse (more tasks may be registered)")
+    ev.add_argument("--data", required=True, type=Path, help="CSV with columns text,label")
+    ev.add_argument("--train", type=Path, help="train a model on this CSV first and evaluate that model instead of the shipped one")
+    ev.add_argument("--k", type=int, help="number of clusters / neighbours (tasks that use it)")
+    ev.set_defaults(func=cmd_evaluate)
+
+    tr = sub.add_parser("train", help="train a sentiment or abuse model on a labelled CSV (text,label) into a versioned directory")
+    tr.add_argument("task", choices=["sentiment", "abuse"])
+    tr.add_argument("--data", required=True, type=Path, help="CSV with columns text,label")
+    tr.add_argument("--out", type=Path, default=Path("out/models"), help="writes OUT/<task>/<version>/ and OUT/<task>/latest.json")
+    tr.add_argument("--version", help="default: UTC timestamp")
+    tr.add_argument("--no-profanity-check", action="store_true", help="abuse: do not stack alt-profanity-check's model")
+    tr.add_argument("--upload", action="store_true", help="also upload to the local cloud's bucket under models/<task>/<version>/")
+    tr.add_argument("--stack", help="upload to this deployed stack's bucket instead")
+    tr.set_defaults(func=cmd_train)

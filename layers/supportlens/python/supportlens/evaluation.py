@@ -1,0 +1,189 @@
+"""`supportlens evaluate TASK --data FILE.csv`: score a labelled CSV (columns text,label) through
+the production code path and return one JSON-able dict of metrics.
+
+TASKS maps a task name to `fn(data: Dataset, options: EvalOptions) -> dict`; add a task by
+adding an entry (clusters, similar, intent, ...). Metrics here are plain numpy (no scikit-learn).
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+class EvaluationError(ValueError):
+    """Bad input for an evaluation (missing columns, unknown labels, empty file)."""
+
+
+@dataclass
+class Dataset:
+    texts: list[str]
+    labels: list[str]
+    path: str = ""
+
+
+@dataclass
+class EvalOptions:
+    train: Dataset | None = None
+    k: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def read_labelled_csv(path: str | Path, text_column: str = "text", label_column: str = "label") -> Dataset:
+    path = Path(path)
+    if not path.is_file():
+        raise EvaluationError(f"{path}: no such file")
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        columns = {(c or "").strip().lower(): c for c in reader.fieldnames or []}
+        if text_column not in columns or label_column not in columns:
+            raise EvaluationError(f"{path}: needs columns {text_column!r} and {label_column!r} (found {list(columns)})")
+        rows = [(r[columns[text_column]] or "", (r[columns[label_column]] or "").strip()) for r in reader]
+    rows = [(t, label) for t, label in rows if label]
+    if not rows:
+        raise EvaluationError(f"{path}: no labelled rows")
+    return Dataset([t for t, _ in rows], [label for _, label in rows], str(path))
+
+
+# ------------------------------------------------------------------ metrics (numpy only)
+def confusion(y_true: list[str], y_pred: list[str], classes: list[str]) -> np.ndarray:
+    index = {c: i for i, c in enumerate(classes)}
+    matrix = np.zeros((len(classes), len(classes)), dtype=np.int64)
+    for t, p in zip(y_true, y_pred):
+        matrix[index[t], index[p]] += 1
+    return matrix
+
+
+def _prf(matrix: np.ndarray, i: int) -> tuple[float, float, float]:
+    tp = float(matrix[i, i])
+    predicted = float(matrix[:, i].sum())
+    actual = float(matrix[i, :].sum())
+    precision = tp / predicted if predicted else 0.0
+    recall = tp / actual if actual else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return precision, recall, f1
+
+
+def sentiment_metrics(y_true: list[str], y_pred: list[str], classes: list[str]) -> dict[str, Any]:
+    """Accuracy, macro-F1 (over the classes present in y_true), per-class F1, confusion matrix (rows = true)."""
+    matrix = confusion(y_true, y_pred, classes)
+    present = [i for i, c in enumerate(classes) if c in set(y_true)]
+    per_class = {c: round(_prf(matrix, i)[2], 4) for i, c in enumerate(classes)}
+    macro = float(np.mean([_prf(matrix, i)[2] for i in present])) if present else 0.0
+    return {
+        "n": len(y_true),
+        "accuracy": round(float(np.trace(matrix)) / max(len(y_true), 1), 4),
+        "macro_f1": round(macro, 4),
+        "per_class_f1": per_class,
+        "labels": classes,
+        "confusion_matrix": matrix.tolist(),
+    }
+
+
+def abuse_metrics(y_true: list[str], y_pred: list[str]) -> dict[str, Any]:
+    """Precision, recall and F1 of the abusive class, macro-F1 over both classes, flag rate."""
+    classes = ["abusive", "not_abusive"]
+    matrix = confusion(y_true, y_pred, classes)
+    p, r, f1 = _prf(matrix, 0)
+    f1_not = _prf(matrix, 1)[2]
+    present = [f for f, c in ((f1, "abusive"), (f1_not, "not_abusive")) if c in set(y_true)]
+    return {
+        "n": len(y_true),
+        "precision": round(p, 4),
+        "recall": round(r, 4),
+        "f1": round(f1, 4),
+        "macro_f1": round(float(np.mean(present)), 4),
+        "flag_rate": round(sum(1 for v in y_pred if v == "abusive") / max(len(y_pred), 1), 4),
+        "positives": int(matrix[0].sum()),
+        "confusion_matrix": matrix.tolist(),
+        "labels": classes,
+    }
+
+
+# ------------------------------------------------------------------ label normalisation
+_ABUSE_LABELS = {
+    "abusive": "abusive", "abuse": "abusive", "offensive": "abusive", "off": "abusive", "toxic": "abusive",
+    "1": "abusive", "true": "abusive", "yes": "abusive",
+    "not_abusive": "not_abusive", "not abusive": "not_abusive", "not-abusive": "not_abusive", "not": "not_abusive",
+    "none": "not_abusive", "clean": "not_abusive", "0": "not_abusive", "false": "not_abusive", "no": "not_abusive",
+}
+_SENTIMENT_LABELS = {"negative": "negative", "neg": "negative", "neutral": "neutral", "neu": "neutral",
+                     "positive": "positive", "pos": "positive"}
+
+
+def normalise_labels(task: str, labels: list[str]) -> list[str]:
+    table = _ABUSE_LABELS if task == "abuse" else _SENTIMENT_LABELS
+    out, unknown = [], set()
+    for label in labels:
+        value = table.get(label.strip().lower())
+        if value is None:
+            unknown.add(label)
+        out.append(value)
+    if unknown:
+        raise EvaluationError(f"unknown {task} labels: {sorted(unknown)[:10]} (expected {sorted(set(table.values()))})")
+    return out
+
+
+# ------------------------------------------------------------------ production path
+def production_texts(texts: list[str]) -> tuple[list[str], list[str]]:
+    """(sentiment input, abuse input) exactly as domain.enrichment.enrich builds them: clean, then mask PII."""
+    from .domain import text as textlib
+
+    sentiment_in, abuse_in = [], []
+    for raw in texts:
+        masked_clean, _ = textlib.mask_pii(textlib.clean_text(raw))
+        masked_text, _ = textlib.mask_pii(raw)
+        sentiment_in.append(masked_clean or masked_text)
+        abuse_in.append(masked_clean)
+    return sentiment_in, abuse_in
+
+
+def _trained_model(task: str, train: Dataset, workdir: Path):
+    from .training.cli import train_from_labelled
+
+    model, _ = train_from_labelled(task, train.texts, normalise_labels(task, train.labels), workdir)
+    return model
+
+
+def evaluate_sentiment(data: Dataset, options: EvalOptions) -> dict[str, Any]:
+    from .domain import scoring
+
+    labels = normalise_labels("sentiment", data.labels)
+    with tempfile.TemporaryDirectory() as tmp:
+        model = _trained_model("sentiment", options.train, Path(tmp)) if options.train else None
+        inputs, _ = production_texts(data.texts)
+        pred = [label for label, _ in scoring.sentiment_batch(inputs, model=model)]
+        version = model.version if model else scoring.model_version("sentiment")
+    out = {"task": "sentiment", "model": version, **sentiment_metrics(labels, pred, ["negative", "neutral", "positive"])}
+    return out
+
+
+def evaluate_abuse(data: Dataset, options: EvalOptions) -> dict[str, Any]:
+    from .domain import scoring
+
+    labels = normalise_labels("abuse", data.labels)
+    with tempfile.TemporaryDirectory() as tmp:
+        model = _trained_model("abuse", options.train, Path(tmp)) if options.train else None
+        _, inputs = production_texts(data.texts)
+        scores = scoring.abuse_batch(inputs, model=model)
+        version = model.version if model else scoring.model_version("abuse")
+    pred = ["abusive" if s >= scoring.ABUSE_FLAG_THRESHOLD else "not_abusive" for s in scores]
+    return {"task": "abuse", "model": version, "threshold": scoring.ABUSE_FLAG_THRESHOLD, **abuse_metrics(labels, pred)}
+
+
+TASKS: dict[str, Callable[[Dataset, EvalOptions], dict[str, Any]]] = {
+    "sentiment": evaluate_sentiment,
+    "abuse": evaluate_abuse,
+}
+
+
+def evaluate(task: str, data: Dataset, options: EvalOptions | None = None) -> dict[str, Any]:
+    if task not in TASKS:
+        raise EvaluationError(f"unknown task {task!r} (known: {', '.join(sorted(TASKS))})")
+    return TASKS[task](data, options or EvalOptions())

@@ -1,0 +1,5 @@
+"""Model training (build time only: the one package that imports scikit-learn).
+
+`python -m supportlens.training` (what `make models` runs) retrains the shipped sentiment and
+abuse models from ../shared/data; `supportlens train` trains on a user's labelled CSV.
+"""
