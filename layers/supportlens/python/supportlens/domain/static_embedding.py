@@ -1,0 +1,113 @@
+"""A static sentence embedding distilled from all-MiniLM-L6-v2: numpy only at run time.
+
+Each known word and frequent word pair has a learned vector; a word outside the vocabulary
+is spelled out as hashed character n-grams, each with a learned vector too. A text's embedding
+is the sum of its feature vectors, centred and L2-normalised. The table was fitted (see
+tools/build_embedding_model.py) so that this sum points where the MiniLM sentence embedding
+of the same text points. The artifact is a plain `.npz` (no pickle), loaded once per process.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zlib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+
+ARTIFACT = Path(__file__).resolve().parents[1] / "models" / "embedding" / "support-static-v1.npz"
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
+_APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'"})
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-cased words (letters/digits, one inner apostrophe kept: "don't", "i'm")."""
+    return _TOKEN.findall(text.lower().translate(_APOSTROPHES))
+
+
+def char_ngrams(word: str, sizes: tuple[int, ...]) -> list[str]:
+    """Character n-grams of "<word>" for the given sizes (the out-of-vocabulary spelling)."""
+    padded = f"<{word}>"
+    return [padded[i:i + n] for n in sizes for i in range(len(padded) - n + 1)]
+
+
+def ngram_bucket(gram: str, buckets: int) -> int:
+    return zlib.crc32(gram.encode("utf-8")) % buckets
+
+
+def features(tokens: list[str], index: dict[str, int], ngram_sizes: tuple[int, ...], buckets: int,
+             bucket_offset: int) -> list[int]:
+    """Row ids of a token list: known words, known word pairs, n-gram buckets of unknown words."""
+    get = index.get
+    ids: list[int] = []
+    for word in tokens:
+        row = get(word)
+        if row is not None:
+            ids.append(row)
+        elif buckets:
+            ids.extend(bucket_offset + ngram_bucket(g, buckets) for g in char_ngrams(word, ngram_sizes))
+    for a, b in zip(tokens, tokens[1:]):
+        row = get(f"{a} {b}")
+        if row is not None:
+            ids.append(row)
+    return ids
+
+
+@dataclass(frozen=True)
+class StaticEmbedding:
+    model_id: str
+    index: dict[str, int]
+    vectors: np.ndarray  # (vocab + buckets, dim) float32
+    center: np.ndarray  # (dim,) float32, subtracted from the normalised sum
+    ngram_sizes: tuple[int, ...]
+    buckets: int
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    @classmethod
+    def load(cls, path: Path | str) -> StaticEmbedding:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(bytes(data["meta"]).decode("utf-8"))
+            words = bytes(data["vocab"]).decode("utf-8").split("\n")
+            vectors = data["vectors"].astype(np.float32)
+            center = data["center"].astype(np.float32)
+        if len(words) + meta["buckets"] != len(vectors):
+            raise ValueError(f"{path}: {len(words)} words + {meta['buckets']} buckets != {len(vectors)} rows")
+        return cls(meta["id"], {w: i for i, w in enumerate(words)}, vectors, center,
+                   tuple(meta["ngram_sizes"]), int(meta["buckets"]))
+
+    def feature_ids(self, text: str) -> list[int]:
+        return features(tokenize(text), self.index, self.ngram_sizes, self.buckets, len(self.index))
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Unit float32 rows; a text with no usable token gives a zero row."""
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        flat: list[int] = []
+        starts: list[int] = []
+        rows: list[int] = []
+        for row, text in enumerate(texts):
+            ids = self.feature_ids(text)
+            if ids:
+                rows.append(row)
+                starts.append(len(flat))
+                flat.extend(ids)
+        if not rows:
+            return out
+        sums = np.add.reduceat(self.vectors[np.asarray(flat, dtype=np.int64)], np.asarray(starts), axis=0)
+        sums /= np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+        sums -= self.center
+        sums /= np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12)
+        out[np.asarray(rows)] = sums
+        return out
+
+
+@cache
+def default_model() -> StaticEmbedding:
+    """The shipped model, loaded once per process."""
+    return StaticEmbedding.load(ARTIFACT)
