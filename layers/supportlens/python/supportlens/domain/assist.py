@@ -1,0 +1,387 @@
+"""Agent assistance: classify a new ticket, find similar past tickets, recommend a reply.
+
+Pure: vectors in, answers out. The Cluster job builds a :class:`SimilarIndex` (past customer
+tickets of its window: masked clean texts, issue ids, float16 vectors and, where the thread
+has one, the company's first reply) and publishes it next to the centroids model; the Assist
+function loads both and answers three questions:
+
+- classify(text)   -> the issue (nearest centroid, the same rule Enrich applies) with its
+  cosine similarity and how many of the nearest past tickets agree;
+- similar(text, k) -> the k nearest past tickets, each with its issue and the company's reply;
+- recommend(text)  -> one reply drawn from the company replies to the most similar tickets:
+  candidates are scored by their ticket's similarity to the query *and* by how much the other
+  candidate replies agree with them (mean cosine between reply embeddings), so a reply many
+  agents would have given beats a one-off. Handles, URLs, agent signatures, greeting names
+  and PII are stripped from the chosen reply; its source ticket ids are returned.
+
+Stored as plain arrays (strings as one UTF-8 blob + offsets, no pickle, no fixed-width unicode
+arrays), so a 200k-ticket index loads safely and cheaply.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import text as textlib
+from .issues_model import CentroidsModel
+
+INDEX_FORMAT = "supportlens.similar/v1"
+TEXT_CHARS = 280  # a past ticket as shown to an agent
+REPLY_CHARS = 500
+DEFAULT_CAP = 200_000  # newest customer tickets kept in the index
+NEIGHBOURS_FOR_CONFIDENCE = 10
+RECOMMEND_CANDIDATES = 20
+# A past ticket lends its reply only when it is closer to the query than FLOOR_PERCENTILE % of random
+# pairs of indexed tickets are to each other (measured per index at build time: embedder-agnostic),
+# and never below MIN_REPLY_SIMILARITY.
+FLOOR_PERCENTILE = 95.0
+FLOOR_PAIRS = 20_000
+MIN_REPLY_SIMILARITY = 0.2
+AGREEMENT_WEIGHT = 0.4  # score = (1 - w) * ticket similarity + w * agreement among candidate replies
+_CHUNK = 32_768  # rows per float16 -> float32 block when scoring
+
+# "Hi Sarah," / "Hello John!" at the start of a reply: the name is the customer's, not ours.
+_GREETING_NAME = re.compile(r"^\s*(hi|hello|hey|dear|thanks|thank you)\s+[A-Z][a-z]{1,20}\s*([,!.:])", re.IGNORECASE)
+_MIN_REPLY_WORDS = 3
+
+
+# ---------------------------------------------------------------- strings as blobs
+class StringColumn(Sequence[str]):
+    """Many strings in one UTF-8 byte array plus offsets; decoded only when read."""
+
+    def __init__(self, blob: np.ndarray, offsets: np.ndarray):
+        self.blob = blob
+        self.offsets = offsets
+
+    @classmethod
+    def of(cls, values: Sequence[str]) -> "StringColumn":
+        encoded = [v.encode("utf-8") for v in values]
+        offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+        np.cumsum([len(e) for e in encoded], out=offsets[1:])
+        return cls(np.frombuffer(b"".join(encoded), dtype=np.uint8).copy(), offsets)
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def __getitem__(self, i):  # type: ignore[override]
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        i = int(i)
+        if i < 0:
+            i += len(self)
+        return self.blob[self.offsets[i]:self.offsets[i + 1]].tobytes().decode("utf-8")
+
+
+def _column(values: Sequence[str] | StringColumn) -> StringColumn:
+    return values if isinstance(values, StringColumn) else StringColumn.of(list(values))
+
+
+# ---------------------------------------------------------------- the index
+@dataclass
+class SimilarIndex:
+    version: str
+    embedding_id: str
+    ticket_ids: StringColumn
+    texts: StringColumn
+    issue_ids: StringColumn
+    companies: StringColumn
+    days: StringColumn
+    reply_ids: StringColumn  # "" where the thread has no company reply
+    reply_texts: StringColumn
+    vectors: np.ndarray = field(repr=False)  # (n, dim) float16, unit rows
+    similarity_floor: float = MIN_REPLY_SIMILARITY  # see FLOOR_PERCENTILE
+
+    def __len__(self) -> int:
+        return len(self.ticket_ids)
+
+    @property
+    def replies(self) -> int:
+        return int(np.count_nonzero(np.diff(self.reply_texts.offsets)))
+
+    def to_bytes(self) -> bytes:
+        arrays: dict[str, np.ndarray] = {"format": np.array(INDEX_FORMAT), "version": np.array(self.version),
+                                         "embedding_id": np.array(self.embedding_id), "vectors": self.vectors.astype(np.float16),
+                                         "similarity_floor": np.array(self.similarity_floor, dtype=np.float32)}
+        for name in ("ticket_ids", "texts", "issue_ids", "companies", "days", "reply_ids", "reply_texts"):
+            column: StringColumn = getattr(self, name)
+            arrays[f"{name}_blob"], arrays[f"{name}_offsets"] = column.blob, column.offsets
+        buf = io.BytesIO()
+        np.savez_compressed(buf, **arrays)
+        return buf.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> "SimilarIndex":
+        with np.load(io.BytesIO(data), allow_pickle=False) as a:
+            if str(a["format"]) != INDEX_FORMAT:
+                raise ValueError(f"not a similar-tickets index ({a['format']})")
+            columns = {name: StringColumn(a[f"{name}_blob"], a[f"{name}_offsets"])
+                       for name in ("ticket_ids", "texts", "issue_ids", "companies", "days", "reply_ids", "reply_texts")}
+            return cls(version=str(a["version"]), embedding_id=str(a["embedding_id"]), vectors=a["vectors"],
+                       similarity_floor=float(a["similarity_floor"]), **columns)
+
+
+@dataclass(frozen=True)
+class Reply:
+    ticket_id: str
+    text: str
+    created_at: str = ""
+
+
+def first_replies(reply_to: Sequence[str], ticket_ids: Sequence[str], texts: Sequence[str],
+                  created: Sequence[str] | None = None) -> dict[str, Reply]:
+    """Customer ticket id -> the earliest company reply to it (rows are company messages)."""
+    best: dict[str, Reply] = {}
+    for i, parent in enumerate(reply_to):
+        if not parent or not texts[i].strip():
+            continue
+        at = created[i] if created is not None else ""
+        old = best.get(parent)
+        if old is None or (at and (not old.created_at or at < old.created_at)):
+            best[parent] = Reply(ticket_ids[i], texts[i], at)
+    return best
+
+
+def background_similarity(vectors: np.ndarray, percentile: float = FLOOR_PERCENTILE, pairs: int = FLOOR_PAIRS,
+                          seed: int = 0) -> float:
+    """The given percentile of cosine similarity between random pairs of different rows."""
+    n = len(vectors)
+    if n < 2:
+        return MIN_REPLY_SIMILARITY
+    rng = np.random.default_rng(seed)
+    a, b = rng.integers(0, n, pairs), rng.integers(0, n, pairs)
+    keep = a != b
+    v = np.asarray(vectors, dtype=np.float32)
+    sims = np.einsum("ij,ij->i", v[a[keep]], v[b[keep]])
+    return float(np.percentile(sims, percentile)) if len(sims) else MIN_REPLY_SIMILARITY
+
+
+_PLACEHOLDER = re.compile(r"\[[A-Z_]+\]")
+_WORD = re.compile(r"[^\W\d_]{2,}")
+
+
+def informative(text: str) -> bool:
+    """At least two real words once PII placeholders ([PHONE], [EMAIL]...) are removed."""
+    return len(_WORD.findall(_PLACEHOLDER.sub(" ", text))) >= 2
+
+
+def build_index(ticket_ids: Sequence[str], texts: Sequence[str], issue_ids: Sequence[str], companies: Sequence[str],
+                days: Sequence[str], vectors: np.ndarray, replies: dict[str, Reply], *, version: str, embedding_id: str,
+                created: Sequence[str] | None = None, cap: int = DEFAULT_CAP) -> SimilarIndex:
+    """The newest `cap` informative customer tickets (by creation time, else day) with their issue and first reply."""
+    order_keys = created if created is not None and any(created) else days
+    useful = [i for i in range(len(ticket_ids)) if informative(texts[i])]
+    order = sorted(useful, key=lambda i: (order_keys[i] or "", ticket_ids[i]), reverse=True)[:cap]
+    pick = lambda values: [values[i] for i in order]  # noqa: E731
+    got = [replies.get(ticket_ids[i]) for i in order]
+    return SimilarIndex(
+        version=version, embedding_id=embedding_id,
+        ticket_ids=_column(pick(ticket_ids)), texts=_column([texts[i][:TEXT_CHARS] for i in order]),
+        issue_ids=_column(pick(issue_ids)), companies=_column(pick(companies)), days=_column(pick(days)),
+        reply_ids=_column([r.ticket_id if r else "" for r in got]),
+        reply_texts=_column([r.text[:REPLY_CHARS] if r else "" for r in got]),
+        vectors=np.asarray(vectors, dtype=np.float32)[order].astype(np.float16) if order else np.zeros((0, vectors.shape[1] if vectors.ndim == 2 else 0), np.float16),
+        similarity_floor=max(MIN_REPLY_SIMILARITY, background_similarity(np.asarray(vectors)[order])) if order else MIN_REPLY_SIMILARITY,
+    )
+
+
+# ---------------------------------------------------------------- queries
+def similarities(index: SimilarIndex, query: np.ndarray) -> np.ndarray:
+    """Cosine similarity of one unit query vector to every indexed ticket (float32)."""
+    q = np.asarray(query, dtype=np.float32).ravel()
+    if index.vectors.shape[1] != q.shape[0]:
+        raise ValueError(f"query has {q.shape[0]} dimensions; the index has {index.vectors.shape[1]}")
+    out = np.empty(len(index), dtype=np.float32)
+    for start in range(0, len(index), _CHUNK):
+        out[start:start + _CHUNK] = index.vectors[start:start + _CHUNK].astype(np.float32) @ q
+    return out
+
+
+def top_rows(sims: np.ndarray, k: int, mask: np.ndarray | None = None) -> np.ndarray:
+    """Row numbers of the k highest similarities (optionally among rows where mask is True), best first."""
+    if mask is not None:
+        sims = np.where(mask, sims, -np.inf)
+    k = min(k, int(np.isfinite(sims).sum()))
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    rows = np.argpartition(-sims, k - 1)[:k]
+    return rows[np.argsort(-sims[rows], kind="stable")]
+
+
+def _company_mask(index: SimilarIndex, company: str | None) -> np.ndarray | None:
+    if not company:
+        return None
+    wanted = company.lower().lstrip("@")
+    return np.array([c.lower() == wanted for c in index.companies], dtype=bool)
+
+
+@dataclass
+class Classification:
+    issue_id: str
+    label: str
+    similarity: float  # cosine to the issue centroid
+    confidence: float  # similarity-weighted share of the nearest past tickets in the same issue
+    neighbours: int
+    runner_up: dict[str, Any] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"issue_id": self.issue_id, "label": self.label, "similarity": round(self.similarity, 4),
+                "confidence": round(self.confidence, 4), "neighbours": self.neighbours, "runner_up": self.runner_up}
+
+
+def classify(query: np.ndarray, model: CentroidsModel, index: SimilarIndex | None = None,
+             neighbours: int = NEIGHBOURS_FOR_CONFIDENCE) -> Classification:
+    """The nearest issue centroid (as Enrich assigns), and how far the nearest past tickets agree."""
+    if not np.any(query):
+        raise ValueError("the text has nothing to classify")
+    sims = model.centroids @ np.asarray(query, dtype=np.float32).ravel()
+    order = np.argsort(-sims)
+    best = int(order[0])
+    runner = {"issue_id": model.issue_ids[int(order[1])], "label": model.labels[int(order[1])],
+              "similarity": round(float(sims[order[1]]), 4)} if len(order) > 1 else None
+    confidence, used = float(max(sims[best], 0.0)), 0
+    if index is not None and len(index):
+        rows = top_rows(similarities(index, query), neighbours)
+        weights = np.maximum(similarities_of(index, query, rows), 0.0)
+        same = np.array([index.issue_ids[int(r)] == model.issue_ids[best] for r in rows], dtype=bool)
+        if weights.sum() > 0:
+            confidence, used = float(weights[same].sum() / weights.sum()), len(rows)
+    return Classification(model.issue_ids[best], model.labels[best], float(sims[best]), confidence, used, runner)
+
+
+def similarities_of(index: SimilarIndex, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    return index.vectors[rows].astype(np.float32) @ np.asarray(query, dtype=np.float32).ravel()
+
+
+def similar(query: np.ndarray, index: SimilarIndex, k: int = 5, labels: dict[str, str] | None = None,
+            company: str | None = None) -> list[dict[str, Any]]:
+    """The k nearest past customer tickets, each with its issue and the company's reply (or None)."""
+    if not np.any(query):
+        raise ValueError("the text has nothing to compare")
+    rows = top_rows(similarities(index, query), k, _company_mask(index, company))
+    sims = similarities_of(index, query, rows)
+    labels = labels or {}
+    out = []
+    for row, sim in zip(rows.tolist(), sims.tolist()):
+        issue = index.issue_ids[row]
+        reply = None
+        if index.reply_texts[row]:
+            reply = {"ticket_id": index.reply_ids[row], "text": clean_reply(index.reply_texts[row])}
+        out.append({"ticket_id": index.ticket_ids[row], "text": index.texts[row], "similarity": round(float(sim), 4),
+                    "issue_id": issue, "issue_label": labels.get(issue, ""), "company": index.companies[row],
+                    "day": index.days[row], "reply": reply})
+    return out
+
+
+def clean_reply(reply: str) -> str:
+    """A past reply made safe to reuse: no handles, URLs, agent signatures, greeting names or PII."""
+    cleaned = textlib.clean_text(reply)
+    cleaned = _GREETING_NAME.sub(lambda m: f"{m.group(1)}{m.group(2)}", cleaned)
+    cleaned, _ = textlib.mask_pii(cleaned)
+    return re.sub(r"\s+", " ", cleaned).strip(" -~^")
+
+
+@dataclass
+class Recommendation:
+    reply: str
+    company: str
+    source_ticket_id: str  # the past customer ticket
+    reply_ticket_id: str  # the company's reply to it
+    similarity: float
+    agreement: float
+    score: float
+    supporting_ticket_ids: list[str]
+    alternatives: list[dict[str, Any]]
+    rewritten: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"reply": self.reply, "company": self.company, "source_ticket_id": self.source_ticket_id,
+                "reply_ticket_id": self.reply_ticket_id, "similarity": round(self.similarity, 4),
+                "agreement": round(self.agreement, 4), "score": round(self.score, 4),
+                "supporting_ticket_ids": self.supporting_ticket_ids, "alternatives": self.alternatives,
+                "rewritten": self.rewritten}
+
+
+def recommend(query: np.ndarray, index: SimilarIndex, embed: Callable[[list[str]], np.ndarray],
+              company: str | None = None, candidates: int = RECOMMEND_CANDIDATES,
+              min_similarity: float | None = None) -> Recommendation | None:
+    """A reply drawn from company replies to the most similar past tickets (None when none is close enough).
+
+    min_similarity defaults to the index's similarity_floor (see FLOOR_PERCENTILE)."""
+    if not np.any(query):
+        raise ValueError("the text has nothing to compare")
+    if min_similarity is None:
+        min_similarity = index.similarity_floor
+    has_reply = np.diff(index.reply_texts.offsets) > 0
+    mask = has_reply if company is None else has_reply & _company_mask(index, company)
+    rows = top_rows(similarities(index, query), candidates, mask)
+    sims = similarities_of(index, query, rows)
+    keep = sims >= min_similarity
+    rows, sims = rows[keep], sims[keep]
+    texts = [clean_reply(index.reply_texts[int(r)]) for r in rows]
+    usable = [i for i, t in enumerate(texts) if len(t.split()) >= _MIN_REPLY_WORDS]
+    if not usable:
+        return None
+    rows, sims, texts = rows[usable], sims[usable], [texts[i] for i in usable]
+    if len(rows) > 1:
+        reply_vectors = np.asarray(embed(texts), dtype=np.float32)
+        pair = reply_vectors @ reply_vectors.T
+        weights = np.maximum(sims, 0.0)
+        np.fill_diagonal(pair, 0.0)
+        others = weights.sum() - weights
+        agreement = np.where(others > 0, (pair * weights[None, :]).sum(axis=1) / np.where(others > 0, others, 1), 0.0)
+        agreement = np.clip(agreement, 0.0, 1.0)
+        scores = (1 - AGREEMENT_WEIGHT) * sims + AGREEMENT_WEIGHT * agreement
+    else:
+        agreement = np.zeros(1, dtype=np.float32)
+        scores = (1 - AGREEMENT_WEIGHT) * sims
+    order = np.argsort(-scores, kind="stable")
+    best = int(order[0])
+    seen = {texts[best].lower()}
+    alternatives = []
+    for i in order[1:].tolist():
+        if texts[i].lower() in seen:
+            continue
+        seen.add(texts[i].lower())
+        alternatives.append({"reply": texts[i], "source_ticket_id": index.ticket_ids[int(rows[i])],
+                             "reply_ticket_id": index.reply_ids[int(rows[i])], "score": round(float(scores[i]), 4)})
+        if len(alternatives) == 2:
+            break
+    row = int(rows[best])
+    return Recommendation(
+        reply=texts[best], company=index.companies[row], source_ticket_id=index.ticket_ids[row],
+        reply_ticket_id=index.reply_ids[row], similarity=float(sims[best]), agreement=float(agreement[best]),
+        score=float(scores[best]), supporting_ticket_ids=[index.ticket_ids[int(r)] for r in rows],
+        alternatives=alternatives,
+    )
+
+
+# ---------------------------------------------------------------- optional rewrite (LLM)
+REWRITE_MAX_CHARS = 600
+
+
+def rewrite_prompt(customer_text: str, reply: str, company: str) -> str:
+    """The instruction for a generative model to adapt a proven reply to this customer's message."""
+    return (
+        f"You are a customer-support agent for {company or 'the company'}. Rewrite the draft reply so it answers the "
+        "customer's message directly. Keep the same facts, offer and next step as the draft; do not invent policies, "
+        "amounts, links or contact details; no names, handles or signatures; at most 2 short sentences, under 280 "
+        "characters. Answer with the reply text only.\n\n"
+        f"Customer message:\n{customer_text.strip()[:1000]}\n\nDraft reply:\n{reply.strip()[:REPLY_CHARS]}\n"
+    )
+
+
+def accept_rewrite(generated: str | None) -> str | None:
+    """The generated reply when usable (non-empty, not too long), PII-masked and cleaned; else None."""
+    if not generated:
+        return None
+    candidate = clean_reply(generated.strip().strip('"'))
+    if len(candidate.split()) < _MIN_REPLY_WORDS or len(candidate) > REWRITE_MAX_CHARS:
+        return None
+    return candidate
+

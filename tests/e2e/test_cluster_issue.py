@@ -1,0 +1,77 @@
+"""Issues on the local cloud: upload the sample, fire the Cluster schedule, read the Issues
+items, ask the CLI's classify / similar / recommend, then check that a ticket event enriched
+afterwards carries its issue id (Enrich picks up the published centroids model)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.conftest import SAMPLE
+
+pytestmark = pytest.mark.e2e
+
+
+def scan(cloud, table: str) -> list[dict]:
+    from supportlens.adapters.dynamo import deserialize
+
+    pages = cloud.client("dynamodb").get_paginator("scan").paginate(TableName=cloud.outputs[table])
+    return [deserialize(item) for page in pages for item in page["Items"]]
+
+
+@pytest.fixture(scope="module")
+def clustered(cloud):
+    rows = [json.loads(line) for line in cloud.cli("upload", str(SAMPLE), "--wait", "--json", "--timeout", "1200", timeout=1300).stdout.splitlines()]
+    assert rows[0]["status"] == "complete"
+    tick = json.loads(cloud.cli("local", "tick", "--function", "Cluster", "--json").stdout.splitlines()[0])
+    assert tick["ok"], tick
+    result = tick["result"]
+    assert result["status"] == "clustered", result
+    result["finished_at"] = time.monotonic()
+    return result
+
+
+def test_cluster_schedule_writes_issues(cloud, clustered):
+    issues = [i for i in scan(cloud, "IssuesTableName") if i["model_version"] == clustered["version"]]
+    assert len(issues) == clustered["issues"] >= 2
+    assert sum(int(i["size"]) for i in issues) == clustered["tickets"] == 1068
+    for issue in issues:
+        assert issue["label"] and issue["top_phrases"] and issue["examples"] and issue["top_companies"]
+        assert sum(int(v) for v in issue["daily_counts"].values()) == int(issue["size"])
+        assert sum(int(v) for v in issue["sentiment_mix"].values()) == int(issue["size"])
+    assert clustered["similar_with_reply"] > 0 and 0.9 * clustered["tickets"] < clustered["similar_tickets"] <= clustered["tickets"]
+
+
+def test_cli_assist_commands_against_the_local_cloud(cloud, clustered):
+    issue_ids = {i["issue_id"] for i in scan(cloud, "IssuesTableName") if i["model_version"] == clustered["version"]}
+    text = "my internet keeps dropping and support never answers"
+    got = json.loads(cloud.cli("classify", text, "--json").stdout)
+    assert got["result"]["issue_id"] in issue_ids and got["model_version"] == clustered["version"]
+    got = json.loads(cloud.cli("similar", text, "-k", "3", "--json").stdout)
+    assert len(got["result"]["matches"]) == 3 and all(m["ticket_id"].startswith("twcs:") for m in got["result"]["matches"])
+    got = json.loads(cloud.cli("recommend", text, "--json").stdout)
+    assert got["result"]["reply"] and got["result"]["reply_ticket_id"].startswith("twcs:")
+    human = cloud.cli("recommend", text).stdout
+    assert got["result"]["reply"] in human and "from " in human
+
+
+def test_ticket_enriched_after_clustering_carries_its_issue(cloud, clustered):
+    # Enrich looks for a first model every 15 s (MODEL_MISSING_REFRESH_S): let that pass.
+    time.sleep(max(0.0, 16 - (time.monotonic() - clustered["finished_at"])))
+    ticket_id = f"e2e-after-cluster-{int(time.time())}"
+    event = {"schema": "supportlens.ticket/v1", "ticket": {
+        "ticket_id": ticket_id, "source": "crm", "channel": "email", "company": "sprintcare",
+        "created_at": "2017-11-01T10:00:00Z", "text": "Your customer service is the worst, nobody answers my messages"}}
+    cloud.client("sqs").send_message(QueueUrl=cloud.outputs["TicketsQueueUrl"], MessageBody=json.dumps(event))
+    ddb = cloud.client("dynamodb")
+
+    def stored():
+        item = ddb.get_item(TableName=cloud.outputs["TicketsTableName"], Key={"ticket_id": {"S": ticket_id}}).get("Item")
+        return item if item and "issue_id" in item else None
+
+    item = cloud.wait_until(stored, 90, "the new ticket with an issue id")
+    issue_ids = {i["issue_id"] for i in scan(cloud, "IssuesTableName") if i["model_version"] == clustered["version"]}
+    assert item["issue_id"]["S"] in issue_ids
+    assert item["issue_model"]["S"] == clustered["version"] and float(item["issue_confidence"]["N"]) > 0
