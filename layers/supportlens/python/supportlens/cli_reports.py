@@ -1,0 +1,111 @@
+"""`supportlens report` and `supportlens alerts`: the report on demand and recent alerts,
+against the same target as the other client commands (the local cloud or `--stack NAME`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .cli import CliError, local_state, resolve_outputs
+
+
+def target_parameters(stack: str | None) -> dict[str, str]:
+    """Template parameters of the target (sender and recipients of the report)."""
+    stack = stack or os.environ.get("SUPPORTLENS_STACK")
+    if stack:
+        from .adapters.aws import client
+
+        found = client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Parameters", [])
+        return {p["ParameterKey"]: p.get("ResolvedValue", p.get("ParameterValue", "")) for p in found}
+    return {k: str(v) for k, v in ((local_state() or {}).get("parameters") or {}).items()}
+
+
+def target_settings(stack: str | None):
+    from .settings import Settings
+
+    outputs = resolve_outputs(stack)
+    params = target_parameters(stack)
+    try:
+        return Settings(
+            data_bucket=outputs["DataBucketName"], tickets_table=outputs.get("TicketsTableName", ""),
+            files_table=outputs.get("FilesTableName", ""), aggregates_table=outputs["AggregatesTableName"],
+            issues_table=outputs["IssuesTableName"], alerts_table=outputs["AlertsTableName"],
+            alerts_topic_arn=outputs.get("AlertsTopicArn", ""), sender_email=params.get("SenderEmail", ""),
+            report_recipients=[a.strip() for a in params.get("ReportRecipients", "").split(",") if a.strip()],
+        )
+    except KeyError as exc:
+        raise CliError(f"the target's stack outputs lack {exc}: is it a SupportLens stack?") from None
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .logic.report import build_report, deliver, parse_period, standalone_html
+    from .observability import logger
+
+    logger().setLevel("WARNING")  # the command prints its own summary; keep stdout clean for --json
+    try:
+        parse_period(args.period)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    settings = target_settings(args.stack)
+    report = build_report(settings, args.period)
+    result = deliver(settings, report, args.period)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"report-{args.period}"
+    (out / f"{stem}.eml").write_bytes(report["mime"])
+    (out / f"{stem}.html").write_text(standalone_html(report), encoding="utf-8")
+    result["files"] = [str(out / f"{stem}.eml"), str(out / f"{stem}.html")]
+    if args.json:
+        print(json.dumps(result, default=str))
+    else:
+        print(result["subject"])
+        print(f"  period   : {result['start']} to {result['end']} ({result['volume']:,} customer messages)")
+        print(f"  sent     : {'to ' + ', '.join(settings.report_recipients) + ' (SES message ' + str(result['message_id']) + ')' if result['message_id'] else 'no recipients configured'}")
+        print(f"  archived : s3://{settings.data_bucket}/{result['archive']} and .html")
+        print(f"  written  : {result['files'][0]} and {result['files'][1]}")
+    return 0
+
+
+def recent_alerts(alerts_table: str, limit: int) -> list[dict[str, Any]]:
+    from .adapters import dynamo
+
+    items = [a for a in dynamo.scan_all(alerts_table) if a.get("record") != "cooldown"]
+    items.sort(key=lambda a: str(a.get("raised_at", "")), reverse=True)
+    return items[:limit]
+
+
+def cmd_alerts(args: argparse.Namespace) -> int:
+    outputs = resolve_outputs(args.stack)
+    items = recent_alerts(outputs["AlertsTableName"], args.limit)
+    if args.json:
+        for item in items:
+            print(json.dumps({k: v for k, v in item.items() if k not in ("expires_at", "raised_epoch")}, default=str))
+        return 0
+    if not items:
+        print("no alerts raised (rules are evaluated on new tickets and every 15 minutes)")
+        return 0
+    for a in items:
+        observed = a.get("observed")
+        vs = f"{observed} vs {a['threshold']}" if a.get("threshold") is not None else f"{observed}"
+        print(f"{str(a.get('raised_at', ''))[:19]}  {a.get('severity', ''):8}  {a.get('rule', ''):28}  {a.get('subject_type', '')}:{a.get('subject', '')}")
+        print(f"    {a.get('summary', '')}")
+        print(f"    observed {vs}; window {a.get('window', '')}; examples {', '.join(map(str, a.get('examples') or [])) or 'none'}")
+    return 0
+
+
+def add_report_commands(sub: Any) -> None:
+    rp = sub.add_parser("report", help="build the stakeholder report now: send, archive and write it to --out")
+    rp.add_argument("--period", default="7d", help="1d, 7d (default) or Nd")
+    rp.add_argument("--out", default="out", help="folder for report-<period>.eml/.html (default: out)")
+    rp.add_argument("--json", action="store_true")
+    rp.add_argument("--stack", help="deployed stack name (default: the local cloud)")
+    rp.set_defaults(func=cmd_report)
+
+    al = sub.add_parser("alerts", help="recent alerts, newest first")
+    al.add_argument("--json", action="store_true", help="one JSON object per alert")
+    al.add_argument("--limit", type=int, default=20)
+    al.add_argument("--stack")
+    al.set_defaults(func=cmd_alerts)
