@@ -1,0 +1,1 @@
+"""SupportLens benchmarks: `make bench` / `python -m bench.run` (see docs/bench.md)."""

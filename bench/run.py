@@ -1,0 +1,731 @@
+"""`make bench`: SupportLens benchmarks. Progress goes to stderr; the last stdout line is one JSON object.
+
+    python -m bench.run                      # everything (≈ 10-15 min on 2 idle cores)
+    python -m bench.run --quick              # tiny sizes: checks the harness, numbers mean little
+    python -m bench.run --only enrich_tickets_per_s,report_s
+
+Each measurement runs on its own: a failure records {"error": "..."} under its keys and
+the run goes on. Memory-heavy measurements run in a fresh subprocess whose peak RSS is
+read with getrusage(RUSAGE_CHILDREN) by a small launcher (bench/child.py), so they do not
+see each other or the benchmark process. See docs/bench.md for what every number means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from bench import gen
+
+ROOT = gen.ROOT
+CACHE = ROOT / ".bench-cache"
+LAMBDA_LIMIT_MB = 250  # unzipped code + layers, MiB
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Options:
+    quick: bool = False
+    threads: int | None = None  # BLAS/OpenMP threads in child processes (None: library default)
+    params: dict[str, str] | None = None  # template parameter overrides (which layers a function gets)
+
+    def size(self, full: int, quick: int) -> int:
+        return quick if self.quick else full
+
+
+# ------------------------------------------------------------------ subprocess helper
+def child_env(opts: Options, extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    if opts.threads:
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            env[var] = str(opts.threads)
+    env.update(extra or {})
+    return env
+
+
+def run_child(args: list[str], opts: Options, timeout: float = 1800) -> tuple[dict[str, Any], float, float]:
+    """(last-line JSON, peak RSS MiB of the task alone, wall seconds) of `python -m bench.child measure ARGS`."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "bench.child", "measure", *args], cwd=ROOT, env=child_env(opts),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, 9)  # the launcher and the task it started
+        proc.communicate()
+        raise TimeoutError(f"bench.child {' '.join(args)} took more than {timeout:.0f}s") from None
+    if proc.returncode != 0:
+        raise RuntimeError(f"bench.child {args[0]} exited {proc.returncode}: {stderr.strip()[-800:]}")
+    result = json.loads(stdout.strip().splitlines()[-1])
+    return result, float(result.pop("peak_rss_mb")), time.perf_counter() - started
+
+
+# ------------------------------------------------------------------ shared inputs
+def twcs_tickets(limit: int | None = None) -> list[Any]:
+    """Real TWCS rows mapped to Tickets by the production ingest path (domain.ingest)."""
+    from supportlens.domain.ingest import ingest_file
+    from supportlens.domain.tickets import Ticket
+
+    source = gen.twcs_source()
+    messages: list[dict[str, Any]] = []
+    report = ingest_file(lambda: source.open("rb"), f"incoming/twcs/{source.name}", "bench#tickets", messages.extend)
+    tickets = [Ticket.model_validate(t) for m in messages for t in m["tickets"]]
+    if not tickets:
+        raise RuntimeError(f"no tickets from {source} ({report.status}: {report.reason})")
+    return tickets[:limit] if limit else tickets
+
+
+def embedding_dim() -> int:
+    from supportlens.domain import scoring
+
+    return int(scoring.embed(["dimension probe"]).shape[1])
+
+
+# ------------------------------------------------------------------ measurements
+def bench_enrich(opts: Options) -> dict[str, Any]:
+    import numpy as np
+
+    from supportlens.domain import scoring
+    from supportlens.domain.enrichment import enrich
+    from supportlens.domain.issues_model import CentroidsModel
+
+    tickets = twcs_tickets(opts.size(4000, 300))
+    dim = embedding_dim()
+    rng = np.random.default_rng(0)
+    centroids = rng.standard_normal((30, dim)).astype(np.float32)
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    model = CentroidsModel("bench", [f"issue-{i}" for i in range(30)], [f"issue {i}" for i in range(30)], centroids)
+    batches = [tickets[i : i + 100] for i in range(0, len(tickets), 100)]
+    enrich(batches[0], model)  # warm-up: lexicons, projection table, regexes
+    started = time.perf_counter()
+    cleaned: list[str] = []
+    for batch in batches:
+        cleaned += enrich(batch, model).clean_texts
+    enrich_s = time.perf_counter() - started
+    text_batches = [cleaned[i : i + 100] for i in range(0, len(cleaned), 100)]
+    scoring.embed(text_batches[0])
+    started = time.perf_counter()
+    for batch in text_batches:
+        scoring.embed(batch)
+    embed_s = time.perf_counter() - started
+    return {
+        "enrich_tickets_per_s": round(len(tickets) / enrich_s, 1),
+        "embedding_texts_per_s": round(len(cleaned) / embed_s, 1),
+        "_details": {"enrich": {"tickets": len(tickets), "batch": 100, "source": str(gen.twcs_source().relative_to(ROOT.parent)),
+                                "seconds": round(enrich_s, 3), "embed_seconds": round(embed_s, 3), "dim": dim,
+                                "embedder": _embedding_id()}},
+    }
+
+
+def _cluster_fixed_k(corpus: Any, k: int) -> Any:
+    """The production clustering (build_issues) with k fixed instead of chosen by silhouette."""
+    import inspect
+    from unittest import mock
+
+    from supportlens.domain import clustering
+
+    if "k" in inspect.signature(clustering.build_issues).parameters:
+        return clustering.build_issues(corpus, None, "bench", k=k)
+    with mock.patch.object(clustering, "choose_k", lambda vectors, k_range, *a, **kw: (k, {})):
+        return clustering.build_issues(corpus, None, "bench")
+
+
+def bench_banking77(opts: Options) -> dict[str, Any]:
+    import csv
+
+    import numpy as np
+    from sklearn.metrics import normalized_mutual_info_score
+
+    from supportlens.domain import clustering, scoring
+
+    path = gen.SHARED_DATA / "banking77" / "train.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"needs {path} (../shared/data)")
+    with path.open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if opts.quick:  # ten intents, all their rows
+        keep = sorted({r["category"] for r in rows})[:10]
+        rows = [r for r in rows if r["category"] in keep]
+    texts = [r["text"] for r in rows]
+    labels = [r["category"] for r in rows]
+    k = len(set(labels))
+    started = time.perf_counter()
+    vectors = np.vstack([scoring.embed(texts[i : i + 256]) for i in range(0, len(texts), 256)]).astype(np.float32)
+    embed_s = time.perf_counter() - started
+    n = len(texts)
+    corpus = clustering.Corpus(ticket_ids=[f"b{i}" for i in range(n)], texts=texts, companies=["bank"] * n,
+                               sentiments=["neutral"] * n, abusive=np.zeros(n, dtype=bool), days=["2024-06-01"] * n,
+                               vectors=vectors)
+    started = time.perf_counter()
+    issues, model, _ = _cluster_fixed_k(corpus, k)
+    cluster_s = time.perf_counter() - started
+    # Tickets get their issue the way Enrich assigns them online: the nearest published centroid.
+    assigned, _ = model.assign(vectors)
+    nmi = normalized_mutual_info_score(labels, assigned)
+    details = {"texts": n, "k": k, "issues": len(issues), "embed_seconds": round(embed_s, 2),
+               "cluster_seconds": round(cluster_s, 2), "dim": int(vectors.shape[1]), "embedder": _embedding_id()}
+    if not opts.quick:  # for the record: what the production k choice (silhouette) makes of the same data
+        auto_issues, auto_model, _ = clustering.build_issues(corpus, None, "bench")
+        details["auto_k"] = len(auto_issues)
+        details["auto_k_nmi"] = round(float(normalized_mutual_info_score(labels, auto_model.assign(vectors)[0])), 4)
+    return {"embedding_nmi_banking77": round(float(nmi), 4), "_details": {"banking77": details}}
+
+
+def _embedding_id() -> str:
+    try:
+        from supportlens.domain.embedding import local_embedding_id
+
+        return local_embedding_id()
+    except ImportError:
+        return "scoring.embed"
+
+
+def bench_ingest_speed(opts: Options) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        path = Path(tmp) / "twcs_big.csv"
+        info = gen.write_twcs(path, opts.size(8_000_000, 300_000))
+        log(f"  ingest: TWCS-format {info['rows']:,} rows, {info['file_bytes'] / 2**20:.1f} MiB")
+        result, rss, _ = run_child(["ingest", str(path), f"incoming/{path.name}"], opts)
+    return {"ingest_rows_per_s": round(result["rows"] / result["seconds"], 1),
+            "_details": {"ingest_speed": {**info, **result, "peak_rss_mb": round(rss, 1), "seconds": round(result["seconds"], 2)}}}
+
+
+def bench_ingest_memory(opts: Options) -> dict[str, Any]:
+    size = opts.size(200 * 2**20, 2 * 2**20)
+    out: dict[str, Any] = {}
+    details: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        for variant, gz in (("csv", False), ("csv_gz", True)):
+            path = Path(tmp) / ("tickets.csv.gz" if gz else "tickets.csv")
+            started = time.perf_counter()
+            info = gen.write_tickets(path, size, gzip_it=gz)
+            log(f"  ingest memory: {variant} {info['rows']:,} rows, {info['uncompressed_bytes'] / 2**20:.0f} MiB "
+                f"uncompressed, {info['file_bytes'] / 2**20:.0f} MiB on disk (generated in {time.perf_counter() - started:.0f}s)")
+            result, rss, _ = run_child(["ingest", str(path), f"incoming/{path.name}"], opts)
+            out[variant] = round(rss, 1)
+            details[variant] = {**info, **result, "seconds": round(result["seconds"], 2),
+                                "rows_per_s": round(result["rows"] / result["seconds"], 1)}
+            path.unlink()
+    out["baseline_after_imports"] = details["csv"]["rss_after_imports_mb"]
+    return {"ingest_peak_rss_mb": out, "_details": {"ingest_memory": details}}
+
+
+def _cluster(n: int, opts: Options) -> tuple[dict[str, Any], float]:
+    result, rss, _ = run_child(["cluster", str(n), "0"], opts, timeout=3600)
+    return result, rss
+
+
+def bench_cluster_100k(opts: Options) -> dict[str, Any]:
+    result, rss = _cluster(opts.size(100_000, 200), opts)
+    return {"cluster_100k_s": round(result["seconds"], 2), "_details": {"cluster_100k": {**result, "peak_rss_mb": round(rss, 1)}}}
+
+
+def bench_cluster_1m(opts: Options) -> dict[str, Any]:
+    result, rss = _cluster(opts.size(1_000_000, 400), opts)
+    return {"cluster_1m_s": round(result["seconds"], 2), "cluster_1m_peak_rss_mb": round(rss, 1),
+            "_details": {"cluster_1m": result}}
+
+
+# ------------------------------------------------------------------ template: functions and layers
+def function_specs(params: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """Every function in template.yaml with the layers it gets under these parameters (defaults otherwise).
+
+    {"Ingest": {"code": Path, "handler": "app.handler", "layers": [(logical id, dir, built?)], "env": {...}}}
+    """
+    from localcloud.template import Resolver, load_template, parameter_values
+
+    template = load_template(ROOT / "template.yaml")
+    resources = template.get("Resources", {})
+    resolver = Resolver(template, parameter_values(template, params or {}),
+                        {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws",
+                         "AWS::StackName": "bench", "AWS::URLSuffix": "amazonaws.com"})
+    for logical_id, res in resources.items():
+        if res.get("Type") in ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion"):
+            resolver.refs[logical_id] = logical_id  # a layer Ref resolves to its logical id here
+
+    def value(key: str, node: Any) -> str:
+        try:
+            return str(resolver.resolve(node))
+        except KeyError:  # a deployed resource's name or ARN: any string will do for import
+            return f"bench-{key.lower().replace('_', '-')}"
+
+    global_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    specs: dict[str, dict[str, Any]] = {}
+    for logical_id, res in resources.items():
+        if res.get("Type") != "AWS::Serverless::Function":
+            continue
+        if res.get("Condition") and not resolver.conditions.get(res["Condition"], True):
+            continue
+        props = res.get("Properties", {})
+        layers = []
+        for layer_id in resolver.resolve(props.get("Layers", [])):
+            layer = resources.get(layer_id, {})
+            if layer.get("Type") not in ("AWS::Serverless::LayerVersion", "AWS::Lambda::LayerVersion"):
+                raise ValueError(f"{logical_id}: layer {layer_id!r} is not a layer defined in template.yaml")
+            content = layer["Properties"]["ContentUri"]
+            built = (layer.get("Metadata") or {}).get("BuildMethod")  # python3.11 | makefile | None
+            layers.append((layer_id, ROOT / content, built))
+        env = {**global_env, **(props.get("Environment", {}).get("Variables", {}))}
+        specs[logical_id.removesuffix("Function")] = {
+            "code": ROOT / props["CodeUri"], "handler": props["Handler"], "layers": layers,
+            "env": {k: value(k, v) for k, v in env.items()},
+        }
+    return specs
+
+
+def bench_cold_start(opts: Options) -> dict[str, Any]:
+    specs = function_specs(opts.params)
+    runs = opts.size(3, 1)
+    out: dict[str, Any] = {}
+    details: dict[str, Any] = {}
+    probe = ("import json, sys, time; t = time.perf_counter(); import {module}; "
+             "print(json.dumps({{'init_s': time.perf_counter() - t}}))")
+    for name, spec in specs.items():
+        module = spec["handler"].rsplit(".", 1)[0]
+        # Like Lambda: the code dir, then /opt/python (code layers); dependency layers come from the venv here.
+        paths = [str(spec["code"])] + [str(d / "python") for _, d, built in spec["layers"] if (d / "python").is_dir()]
+        env = child_env(opts, {**spec["env"], "PYTHONPATH": os.pathsep.join(paths), "AWS_REGION": "us-east-1",
+                               "AWS_DEFAULT_REGION": "us-east-1", "AWS_LAMBDA_FUNCTION_NAME": f"bench-{name.lower()}",
+                               "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true"})
+        samples, walls = [], []
+        for i in range(runs + (0 if opts.quick else 1)):  # a first full-mode run only warms the file cache
+            started = time.perf_counter()
+            proc = subprocess.run([sys.executable, "-c", probe.format(module=module)], cwd=spec["code"], env=env,
+                                  capture_output=True, text=True, timeout=300)
+            wall = time.perf_counter() - started
+            if proc.returncode != 0:
+                raise RuntimeError(f"{name}: import {module} failed: {proc.stderr.strip()[-600:]}")
+            if i or opts.quick:
+                samples.append(json.loads(proc.stdout.strip().splitlines()[-1])["init_s"])
+                walls.append(wall)
+        out[name] = round(statistics.median(samples), 3)
+        details[name] = {"init_s": [round(s, 3) for s in samples], "process_wall_s": [round(w, 3) for w in walls]}
+    return {"cold_start_s": out, "_details": {"cold_start": details}}
+
+
+def aggregate_rows(tickets: int, days: int, seed: int = 0) -> dict[str, list[dict[str, Any]]]:
+    """Aggregate rows (the shape Enrich writes) for `tickets` tickets over `days` days.
+
+    Counter rates per ticket come from really enriching real TWCS tickets and running the
+    production aggregate(); companies (Zipf) and agents grow with volume like a real account.
+    """
+    import numpy as np
+
+    from supportlens.domain.enrichment import aggregate, enrich
+
+    sample = enrich(twcs_tickets(800)).items
+    deltas = aggregate(sample).rows
+    totals: dict[str, float] = {}
+    for (_, sk), counters in deltas.items():
+        if sk.startswith("company#"):
+            for counter, value in counters.items():
+                totals[counter] = totals.get(counter, 0) + value
+    volume = max(totals.get("volume", 1), 1)
+    rates = {c: v / volume for c, v in totals.items() if c != "volume"}
+    rng = np.random.default_rng(seed)
+    companies = max(5, int(tickets ** 0.5 / 5))  # 10k -> 20, 1M -> 200
+    channels = ("twitter", "email", "chat", "voice")
+    agents = max(5, tickets // 1000)
+    weights = 1 / np.arange(1, companies + 1)
+    weights /= weights.sum()
+    end = date(2024, 6, 30)
+    rows_by_day: dict[str, list[dict[str, Any]]] = {}
+    per_day = rng.multinomial(tickets, np.full(days, 1 / days))
+    for d, day_total in enumerate(per_day):
+        day = date.fromordinal(end.toordinal() - days + 1 + d).isoformat()
+        rows = []
+        cells = rng.multinomial(day_total, np.outer(weights, np.full(len(channels), 1 / len(channels))).ravel())
+        for cell, count in enumerate(cells):
+            if not count:
+                continue
+            company, channel = divmod(cell, len(channels))
+            row: dict[str, Any] = {"pk": f"day#{day}", "sk": f"company#co{company}#channel#{channels[channel]}", "volume": int(count)}
+            for counter, rate in rates.items():
+                value = rate * count
+                row[counter] = round(value, 1) if counter == "rt_sum" else int(round(value))
+            rows.append(row)
+        for agent in range(agents):
+            rows.append({"pk": f"day#{day}", "sk": f"agent#a{agent}#channel#voice", "volume": int(day_total // agents),
+                         "calls": int(day_total // agents), "call_duration_sum": 300.0 * (day_total // agents)})
+        rows_by_day[day] = rows
+    return rows_by_day
+
+
+def bench_report(opts: Options) -> dict[str, Any]:
+    from supportlens.domain.report import render, summarise
+
+    sizes = {"10k": 10_000, "1m": 1_000_000} if not opts.quick else {"10k": 1_000, "1m": 20_000}
+    days = 7
+    end = date(2024, 6, 30)
+    start = date.fromordinal(end.toordinal() - days + 1)
+    out: dict[str, Any] = {}
+    details: dict[str, Any] = {}
+    warm = summarise(aggregate_rows(100, days), "weekly", start, end, None)
+    render(warm)  # matplotlib import and font cache belong to cold start, not to the report
+    for label, tickets in sizes.items():
+        rows = aggregate_rows(tickets, days)
+        runs = []
+        for _ in range(opts.size(3, 1)):
+            started = time.perf_counter()
+            data = summarise(rows, "weekly", start, end, None)
+            summarise_s = time.perf_counter() - started
+            subject, html_body, text_body, charts = render(data)
+            runs.append((time.perf_counter() - started, summarise_s))
+        if int(data.totals.get("volume", 0)) != tickets:
+            raise AssertionError(f"report counted {data.totals.get('volume')} tickets, expected {tickets}")
+        total, summarise_s = sorted(runs)[len(runs) // 2]
+        out[label] = round(total, 3)
+        details[label] = {"tickets": tickets, "aggregate_rows": sum(len(r) for r in rows.values()),
+                          "summarise_s": round(summarise_s, 4), "render_s": round(total - summarise_s, 3),
+                          "runs_s": [round(r[0], 3) for r in runs], "html_bytes": len(html_body), "charts": len(charts)}
+    return {"report_s": out, "_details": {"report": details}}
+
+
+# ------------------------------------------------------------------ function sizes
+PRUNE_DIRS = {"__pycache__", "tests", "test"}
+
+
+def prune(directory: Path) -> None:
+    """What a real build ships: no bytecode caches, no test suites."""
+    for path in sorted(directory.rglob("*"), key=lambda p: -len(p.parts)):
+        if path.is_dir() and path.name in PRUNE_DIRS:
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.is_file() and path.suffix in (".pyc", ".pyo"):
+            path.unlink()
+
+
+def tree_bytes(directory: Path, skip: set[str] = PRUNE_DIRS) -> int:
+    """Apparent size of every file (what Lambda counts once unzipped), skipping pruned directories."""
+    total = 0
+    for dirpath, dirnames, filenames in os.walk(directory):
+        dirnames[:] = [d for d in dirnames if d not in skip]
+        for name in filenames:
+            if name.endswith((".pyc", ".pyo")):
+                continue
+            path = Path(dirpath, name)
+            if not path.is_symlink():
+                total += path.stat().st_size
+    return total
+
+
+def built_layer(layer_dir: Path, log_prefix: str = "", make_target: str | None = None) -> Path:
+    """The layer as `sam build` makes it, cached by content hash: its own Makefile target when the
+    template says BuildMethod makefile (e.g. stripped nlp-deps), else `pip install --target`, pruned."""
+    requirements = layer_dir / "requirements.txt"
+    makefile = layer_dir / "Makefile"
+    extra = makefile.read_bytes() if make_target and makefile.exists() else b""
+    digest = hashlib.sha256(requirements.read_bytes() + extra + sys.version.encode()).hexdigest()[:16]
+    target = CACHE / "layers" / f"{layer_dir.name}-{digest}"
+    if (target / ".complete").exists():
+        return target
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    if extra:
+        log(f"{log_prefix}make {make_target} for {layer_dir.name} (cached afterwards under {target.relative_to(ROOT)})")
+        proc = subprocess.run(["make", "-C", str(layer_dir), make_target, f"ARTIFACTS_DIR={target}", f"PYTHON={sys.executable}"],
+                              capture_output=True, text=True, timeout=1800)
+        if proc.returncode != 0:
+            raise RuntimeError(f"make {make_target} failed: {(proc.stderr or proc.stdout).strip()[-600:]}")
+        (target / ".complete").write_text(datetime.now(timezone.utc).isoformat())
+        return target
+    log(f"{log_prefix}pip install --target for {layer_dir.name} (cached afterwards under {target.relative_to(ROOT)})")
+    proc = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check",
+                           "--target", str(target / "python"), "-r", str(requirements)],
+                          capture_output=True, text=True, timeout=1200)
+    if proc.returncode != 0:
+        raise RuntimeError(f"pip install for {layer_dir.name} failed: {proc.stderr.strip()[-600:]}")
+    prune(target / "python")
+    (target / ".complete").write_text(datetime.now(timezone.utc).isoformat())
+    return target
+
+
+def bench_function_size(opts: Options) -> dict[str, Any]:
+    specs = function_specs(opts.params)
+    mib = 2**20
+    layer_sizes: dict[str, float] = {}
+    out: dict[str, Any] = {}
+    for name, spec in specs.items():
+        parts = {"code": tree_bytes(spec["code"]) / mib}
+        for layer_id, directory, built in spec["layers"]:
+            if layer_id not in layer_sizes:
+                if built and (directory / "requirements.txt").exists():
+                    make_target = f"build-{layer_id}" if built == "makefile" else None
+                    layer_sizes[layer_id] = tree_bytes(built_layer(directory, "  ", make_target)) / mib
+                else:  # a code layer: shipped as it is in the repository
+                    layer_sizes[layer_id] = tree_bytes(directory) / mib
+            parts[layer_id] = layer_sizes[layer_id]
+        total = sum(parts.values())
+        out[name] = {"total": round(total, 1), "over_250": total > LAMBDA_LIMIT_MB,
+                     "parts": {k: round(v, 1) for k, v in parts.items()}}
+    return {"function_size_mb": out}
+
+
+# ------------------------------------------------------------------ the local cloud: emulator vs end to end
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LocalCloud:
+    """The real local cloud, started and stopped through the `supportlens` CLI in a private home."""
+
+    def __init__(self, home: Path):
+        self.home = home
+        self.env = {**os.environ, "SUPPORTLENS_HOME": str(home),
+                    "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+        for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "SUPPORTLENS_STACK"):
+            self.env.pop(key, None)
+        self.state: dict[str, Any] = {}
+
+    def cli(self, *args: str, timeout: float = 600) -> str:
+        proc = subprocess.run([sys.executable, "-m", "supportlens.cli", *args], cwd=ROOT, env=self.env,
+                              capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            raise RuntimeError(f"supportlens {' '.join(args)} exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-600:]}")
+        return proc.stdout
+
+    def __enter__(self) -> "LocalCloud":
+        self.cli("local", "up", "--template", str(ROOT / "template.yaml"), "--port", str(free_port()), timeout=300)
+        self.state = json.loads((self.home / "local.json").read_text())
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        try:
+            self.cli("local", "down", timeout=120)
+        except Exception as error:  # never hide the measurement's own error
+            log(f"  local down failed: {error}")
+
+    def dynamodb(self) -> Any:
+        import boto3
+
+        from supportlens.adapters.aws import RETRY_CONFIG
+
+        return boto3.client("dynamodb", endpoint_url=self.state["endpoint"], region_name=self.state.get("region", "us-east-1"),
+                            aws_access_key_id="testing", aws_secret_access_key="testing", config=RETRY_CONFIG)
+
+
+def emulator_batch_write(cloud: LocalCloud, items: list[dict[str, Any]]) -> tuple[int, float]:
+    """Raw BatchWriteItem throughput on a scratch table of the running emulator: (items, seconds)."""
+    from supportlens.adapters.dynamo import serialize
+
+    ddb = cloud.dynamodb()
+    table = f"bench-scratch-{os.getpid()}"
+    ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "ticket_id", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "ticket_id", "KeyType": "HASH"}])
+    try:
+        requests = [{"PutRequest": {"Item": serialize(item)}} for item in items]
+        started = time.perf_counter()
+        for i in range(0, len(requests), 25):
+            pending: dict[str, Any] = {table: requests[i : i + 25]}
+            while pending:
+                pending = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+        seconds = time.perf_counter() - started
+        stored = ddb.describe_table(TableName=table)["Table"].get("ItemCount")
+        scanned = sum(page["Count"] for page in ddb.get_paginator("scan").paginate(TableName=table, Select="COUNT"))
+        if scanned != len(items):
+            raise AssertionError(f"scratch table holds {scanned} items (ItemCount {stored}), expected {len(items)}")
+        return len(items), seconds
+    finally:
+        ddb.delete_table(TableName=table)
+
+
+def lambda_reports(log_dir: Path) -> dict[str, Any]:
+    """Per function: invocations, cold starts, timeouts and the longest duration, from the REPORT log lines."""
+    import re
+
+    out: dict[str, Any] = {}
+    for path in sorted(log_dir.glob("*.log")):
+        durations, cold, timeouts = [], 0, 0
+        for line in path.read_text(errors="replace").splitlines():
+            if line.startswith("REPORT RequestId"):
+                match = re.search(r"Duration: ([0-9.]+) ms", line)
+                durations.append(float(match.group(1)) if match else 0.0)
+                cold += "Cold start" in line
+                timeouts += "Status: timeout" in line
+        if durations:
+            out[path.stem] = {"invocations": len(durations), "cold_starts": cold, "timeouts": timeouts,
+                              "max_duration_s": round(max(durations) / 1000, 1)}
+    return out
+
+
+def bench_e2e(opts: Options) -> dict[str, Any]:
+    from supportlens.domain.enrichment import enrich
+
+    tickets = twcs_tickets()
+    write_items = opts.size(5000, 200)
+    base = enrich(tickets[:500]).items
+    items = [{**base[i % len(base)], "ticket_id": f"bench:{i}"} for i in range(write_items)]
+    with tempfile.TemporaryDirectory(prefix="bench-cloud-") as tmp:
+        home = Path(tmp) / "home"
+        upload = Path(tmp) / "twcs_bench.csv"
+        if opts.quick:
+            header, rows = gen.read_twcs(gen.SAMPLE)
+            with upload.open("w", newline="", encoding="utf-8") as f:
+                import csv
+
+                w = csv.DictWriter(f, fieldnames=header, lineterminator="\n")
+                w.writeheader()
+                w.writerows(rows[:150])
+            info = {"rows": 150}
+        else:  # the bundled sample as it is: 1,939 tweets in 500 threads
+            shutil.copyfile(gen.SAMPLE, upload)
+            info = {"rows": len(gen.read_twcs(gen.SAMPLE)[1])}
+        log("  starting the local cloud (supportlens local up)")
+        started = time.perf_counter()
+        with LocalCloud(home) as cloud:
+            up_s = time.perf_counter() - started
+            n, write_s = emulator_batch_write(cloud, items)
+            emulator = n / write_s
+            log(f"  emulator BatchWriteItem: {emulator:,.0f} items/s; uploading {info['rows']:,} TWCS rows")
+            started = time.perf_counter()
+            row = json.loads(cloud.cli("upload", str(upload), "--json").strip().splitlines()[-1])
+            file_id = row["file_id"]
+            deadline = time.monotonic() + opts.size(900, 300)
+            status: dict[str, Any] = {}
+            polls = 0
+            while time.monotonic() < deadline:
+                polls += 1
+                rows = [json.loads(line) for line in cloud.cli("status", "--json", "--limit", "50").splitlines() if line.strip()]
+                status = next((r for r in rows if r["file_id"] == file_id), {})
+                if status.get("status") in ("complete", "rejected", "partial"):
+                    break
+                time.sleep(0.5)
+            e2e_s = time.perf_counter() - started
+        invocations = lambda_reports(home / "logs")
+    details = {"rows_uploaded": info["rows"], "status_polls": polls, "local_up_s": round(up_s, 2), "batchwrite_items": n,
+               "batchwrite_seconds": round(write_s, 2), "invocations": invocations}
+    if status.get("status") != "complete":  # the emulator number still stands
+        error = {"error": f"the upload was not complete after {e2e_s:.0f}s: {json.dumps(status) if status else 'no lineage'}"}
+        return {"e2e_tickets_per_s": error, "emulator_batchwrite_items_per_s": round(emulator, 1), "e2e_vs_emulator": error,
+                "_details": {"e2e": details}}
+    stored = int(status["tickets_stored"]) + int(status.get("duplicates", 0))
+    e2e = stored / e2e_s
+    return {
+        "e2e_tickets_per_s": round(e2e, 1),
+        "emulator_batchwrite_items_per_s": round(emulator, 1),
+        "e2e_vs_emulator": round(e2e / emulator, 3),
+        "_details": {"e2e": {**details, "tickets_stored": stored, "seconds": round(e2e_s, 2)}},
+    }
+
+
+# ------------------------------------------------------------------ runner
+@dataclass
+class Measurement:
+    name: str
+    keys: tuple[str, ...]
+    run: Callable[[Options], dict[str, Any]]
+
+
+MEASUREMENTS = [
+    Measurement("enrich", ("enrich_tickets_per_s", "embedding_texts_per_s"), bench_enrich),
+    Measurement("banking77", ("embedding_nmi_banking77",), bench_banking77),
+    Measurement("ingest_speed", ("ingest_rows_per_s",), bench_ingest_speed),
+    Measurement("ingest_memory", ("ingest_peak_rss_mb",), bench_ingest_memory),
+    Measurement("e2e", ("e2e_tickets_per_s", "emulator_batchwrite_items_per_s", "e2e_vs_emulator"), bench_e2e),
+    Measurement("cluster_100k", ("cluster_100k_s",), bench_cluster_100k),
+    Measurement("cluster_1m", ("cluster_1m_s", "cluster_1m_peak_rss_mb"), bench_cluster_1m),
+    Measurement("cold_start", ("cold_start_s",), bench_cold_start),
+    Measurement("report", ("report_s",), bench_report),
+    Measurement("function_size", ("function_size_mb",), bench_function_size),
+]
+ALL_KEYS = [k for m in MEASUREMENTS for k in m.keys]
+
+
+def select(only: str | None) -> list[Measurement]:
+    if not only:
+        return list(MEASUREMENTS)
+    wanted = {w.strip() for w in only.split(",") if w.strip()}
+    known = {m.name for m in MEASUREMENTS} | set(ALL_KEYS)
+    unknown = wanted - known
+    if unknown:
+        raise SystemExit(f"unknown --only name(s): {', '.join(sorted(unknown))}; choose from {', '.join(ALL_KEYS)}")
+    return [m for m in MEASUREMENTS if m.name in wanted or wanted & set(m.keys)]
+
+
+def run(measurements: list[Measurement], opts: Options) -> dict[str, Any]:
+    started = time.perf_counter()
+    started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    result: dict[str, Any] = {}
+    details: dict[str, Any] = {}
+    timings: dict[str, float] = {}
+    for m in measurements:
+        log(f"{m.name} ...")
+        t0 = time.perf_counter()
+        try:
+            values = m.run(opts)
+            details.update(values.pop("_details", {}))
+            missing = set(m.keys) - set(values)
+            if missing:
+                raise RuntimeError(f"measurement returned no {', '.join(sorted(missing))}")
+            result.update(values)
+            log(f"{m.name}: {json.dumps({k: values[k] for k in m.keys})} ({time.perf_counter() - t0:.1f}s)")
+            if any(isinstance(values[k], dict) and "error" in values[k] for k in m.keys):
+                log(f"{m.name}: partly failed (see the error values)")
+        except BaseException as exc:  # one failure never ends the run
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+            message = f"{type(exc).__name__}: {exc}"[:1000]
+            log(f"{m.name} FAILED: {message}\n{traceback.format_exc()}")
+            for key in m.keys:
+                result[key] = {"error": message}
+        timings[m.name] = round(time.perf_counter() - t0, 1)
+    load = os.getloadavg()
+    result["meta"] = {
+        "quick": opts.quick, "threads": opts.threads, "template_params": opts.params or {}, "cores": os.cpu_count(), "python": platform.python_version(),
+        "machine": platform.machine(), "started": started_at,
+        "seconds": round(time.perf_counter() - started, 1), "seconds_per_measurement": timings,
+        "load_average_1m_at_end": round(load[0], 2),
+    }
+    result["details"] = details
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes: exercises every measurement in about a minute")
+    parser.add_argument("--only", help="comma-separated measurement names or result keys, e.g. report_s,cold_start_s")
+    parser.add_argument("--threads", type=int, help="BLAS/OpenMP threads for child processes (default: the libraries' own)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="template parameter for cold_start_s/function_size_mb (e.g. EmbeddingProvider=gemini)")
+    parser.add_argument("--out", type=Path, help="also write the JSON to this file")
+    args = parser.parse_args(argv)
+    measurements = select(args.only)
+    # Stopped from outside: unwind, so a local cloud this run started is shut down.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    params = dict(p.split("=", 1) for p in args.param)
+    result = run(measurements, Options(quick=args.quick, threads=args.threads, params=params or None))
+    line = json.dumps(result, sort_keys=False, default=str)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    print(line, flush=True)
+    failed = [k for k in ALL_KEYS if isinstance(result.get(k), dict) and "error" in result[k]]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
