@@ -1,0 +1,79 @@
+"""Emulator fixes that keep moto's semantics but make it usable at pipeline scale.
+
+moto's DynamoDB ``transact_write_items`` deep-copies every table it touches once per transaction
+item (up to 100) so it can roll back: with a few thousand aggregate rows a 100-item counter
+transaction costs seconds, and the local pipeline spends most of its time copying tables.
+Here only the items the transaction touches are snapshotted, and restored in place (without
+stream records) when it is cancelled, which is what DynamoDB does: all or nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any
+
+_active = threading.local()
+
+
+class _CopyModule:
+    """Stands in for the `copy` module inside moto.dynamodb.models: a table is not copied
+    while a patched transaction runs (its touched items are snapshotted instead)."""
+
+    def __init__(self, table_type: type) -> None:
+        self._table_type = table_type
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(copy, name)
+
+    def deepcopy(self, obj: Any, *args: Any) -> Any:
+        if getattr(_active, "on", False) and isinstance(obj, self._table_type):
+            return obj
+        return copy.deepcopy(obj, *args)
+
+
+def _restore(table: Any, hash_key: Any, range_key: Any, old: Any) -> None:
+    if range_key is None:
+        if old is None:
+            table.items.pop(hash_key, None)
+        else:
+            table.items[hash_key] = old
+    elif old is None:
+        table.items.get(hash_key, {}).pop(range_key, None)
+    else:
+        table.items[hash_key][range_key] = old
+
+
+def apply() -> None:
+    """Idempotent: patch moto's DynamoDB backend in this process."""
+    import moto.dynamodb.models as models
+    from moto.dynamodb.models.table import Table
+
+    backend = models.DynamoDBBackend
+    if getattr(backend.transact_write_items, "_supportlens_patched", False):
+        return
+    original = backend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        snapshots = []
+        for entry in transact_items:
+            try:
+                op_type, op = next(iter(entry.items()))
+                table = self.tables[op["TableName"]]
+                hash_key, range_key = self.get_keys_value(table, op["Item"] if op_type == "Put" else op["Key"])
+            except Exception:  # malformed entries are moto's to reject; nothing to snapshot
+                continue
+            snapshots.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
+        _active.on = True
+        try:
+            return original(self, transact_items)
+        except Exception:
+            for table, hash_key, range_key, old in reversed(snapshots):
+                _restore(table, hash_key, range_key, old)
+            raise
+        finally:
+            _active.on = False
+
+    transact_write_items._supportlens_patched = True  # type: ignore[attr-defined]
+    models.copy = _CopyModule(Table)
+    backend.transact_write_items = transact_write_items
