@@ -6,13 +6,13 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from supportlens.adapters.dynamo import from_dynamo
-from supportlens.domain.alerts import DEFAULT_CONFIG, load_config
+from supportlens.logic.alert_config import ConfigCache
 from supportlens.logic.alerts import on_schedule, on_ticket
 from supportlens.observability import logger
 from supportlens.settings import Settings
 
 SETTINGS = Settings.from_env(os.environ)
-CONFIG = load_config(DEFAULT_CONFIG)
+CONFIG = ConfigCache()  # defaults, or the S3/SSM override; re-read every 5 minutes
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 
 
@@ -20,11 +20,11 @@ def record_handler(record: DynamoDBRecord) -> None:
     if record.event_name and record.event_name.name != "INSERT":
         return
     image = from_dynamo(record.dynamodb.new_image or {})
-    on_ticket(image, CONFIG, SETTINGS)
+    on_ticket(image, CONFIG.get(SETTINGS), SETTINGS)
 
 
 @logger().inject_lambda_context
 def handler(event, context):
     if isinstance(event, dict) and "Records" in event:
         return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
-    return on_schedule(CONFIG, SETTINGS)
+    return on_schedule(CONFIG.get(SETTINGS), SETTINGS)

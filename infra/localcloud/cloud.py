@@ -61,6 +61,9 @@ class LocalCloud:
     def start(self, *, poll: bool = True) -> "LocalCloud":
         from moto.server import ThreadedMotoServer
 
+        from .moto_patches import apply as patch_moto
+
+        patch_moto()
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._server.start()
         self.deployment = Deployer(self.endpoint, REGION).deploy(self.template, self.parameters)

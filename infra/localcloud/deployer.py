@@ -82,6 +82,7 @@ class Deployer:
         self.function_arns: dict[str, str] = {}
         self.event_sources: list[EventSourceMapping] = []
         self.schedules: list[Schedule] = []
+        self.function_urls: dict[str, dict[str, Any]] = {}  # recorded, not served locally
 
     def client(self, service: str) -> Any:
         if service not in self.clients:
@@ -101,6 +102,7 @@ class Deployer:
             "AWS::StackId": f"arn:aws:cloudformation:{self.region}:{ACCOUNT}:stack/local/0",
             "AWS::URLSuffix": "amazonaws.com",
         }
+        self.stack_name = pseudo["AWS::StackName"]  # generated names carry it, as CloudFormation's do
         cfn, self.code_dirs = translate(template_path, {**params, **pseudo})
         resolver = Resolver(cfn, params, pseudo)
         resources = cfn["Resources"]
@@ -152,7 +154,7 @@ class Deployer:
     # ------------------------------------------------------------------ S3
     def _AWS_S3_Bucket(self, logical_id: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         s3 = self.client("s3")
-        name = props.get("BucketName") or f"local-{logical_id.lower()}"
+        name = props.get("BucketName") or f"{self.stack_name}-{logical_id.lower()}"
         s3.create_bucket(Bucket=name)
         if "BucketEncryption" in props:
             rules = [
@@ -198,7 +200,7 @@ class Deployer:
 
     # ------------------------------------------------------------------ SQS
     def _AWS_SQS_Queue(self, logical_id: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-        name = props.get("QueueName") or f"local-{logical_id}"
+        name = props.get("QueueName") or f"{self.stack_name}-{logical_id}"
         attributes = {}
         for key in ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "ReceiveMessageWaitTimeSeconds",
                     "MaximumMessageSize", "SqsManagedSseEnabled", "KmsMasterKeyId"):
@@ -218,7 +220,7 @@ class Deployer:
     # ------------------------------------------------------------------ DynamoDB
     def _AWS_DynamoDB_Table(self, logical_id: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         ddb = self.client("dynamodb")
-        name = props.get("TableName") or f"local-{logical_id}"
+        name = props.get("TableName") or f"{self.stack_name}-{logical_id}"
         kwargs: dict[str, Any] = {
             "TableName": name,
             "AttributeDefinitions": props["AttributeDefinitions"],
@@ -245,7 +247,7 @@ class Deployer:
 
     # ------------------------------------------------------------------ SNS / SES / IAM
     def _AWS_SNS_Topic(self, logical_id: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-        name = props.get("TopicName") or f"local-{logical_id}"
+        name = props.get("TopicName") or f"{self.stack_name}-{logical_id}"
         attributes = {"KmsMasterKeyId": props["KmsMasterKeyId"]} if "KmsMasterKeyId" in props else {}
         arn = self.client("sns").create_topic(Name=name, Attributes=attributes)["TopicArn"]
         return arn, {"TopicArn": arn, "TopicName": name}
@@ -260,7 +262,7 @@ class Deployer:
 
     def _AWS_IAM_Role(self, logical_id: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         iam = self.client("iam")
-        name = props.get("RoleName") or f"local-{logical_id}"[:64]
+        name = props.get("RoleName") or f"{self.stack_name}-{logical_id}"[:64]
         role = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(props["AssumeRolePolicyDocument"]))["Role"]
         for policy in props.get("Policies", []):
             # SAM policy templates omit Version, which IAM accepts and moto rejects: state it.
@@ -278,7 +280,7 @@ class Deployer:
         return arn, {}
 
     def _AWS_Lambda_Function(self, logical_id: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-        name = props.get("FunctionName") or f"local-{logical_id}"
+        name = props.get("FunctionName") or f"{self.stack_name}-{logical_id}"
         arn = f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{name}"
         layer_dirs = [d for layer in props.get("Layers", []) for d in self.layers.get(layer, [])]
         env = {k: str(v) for k, v in props.get("Environment", {}).get("Variables", {}).items()}
@@ -315,6 +317,15 @@ class Deployer:
             )
         )
         return logical_id, {}
+
+    def _AWS_Lambda_Url(self, logical_id: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        # Function URLs are recorded, not served: locally, invoke the function (or call its use case
+        # through the CLI). The placeholder keeps outputs that reference the URL resolvable.
+        function = self._function_logical_id(str(props["TargetFunctionArn"]))
+        url = f"local-function-url://{function}/"
+        self.function_urls[function] = {"url": url, "auth_type": props.get("AuthType"), "served": False}
+        log.info("%s: function URL of %s recorded, not served locally (auth %s)", logical_id, function, props.get("AuthType"))
+        return url, {"FunctionUrl": url, "FunctionArn": self.functions[function].arn}
 
     def _AWS_Lambda_Permission(self, logical_id: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         return logical_id, {}  # the local Lambda service does not check invoke permissions

@@ -24,6 +24,9 @@ ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_
 def endpoint():
     from moto.server import ThreadedMotoServer
 
+    from localcloud.moto_patches import apply as patch_moto
+
+    patch_moto()  # the same emulator fixes as the local cloud
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()

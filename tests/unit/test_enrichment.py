@@ -107,7 +107,7 @@ def test_enrich_abuse(batch):
     assert item(batch, "abusive")["abusive"] is True
     assert item(batch, "abusive")["abuse_score"] >= scoring.ABUSE_FLAG_THRESHOLD
     assert item(batch, "polite")["abusive"] is False
-    assert item(batch, "polite")["abuse_score"] == 0.0
+    assert item(batch, "polite")["abuse_score"] < 0.05  # a model probability: near 0, not exactly 0
 
 
 def test_enrich_escalation(batch):

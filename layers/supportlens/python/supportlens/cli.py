@@ -181,6 +181,18 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--stack")
     st.set_defaults(func=cmd_status)
 
+    from .cli_reports import add_report_commands  # report, alerts
+
+    add_report_commands(sub)
+
+    from .cli_assist import add_assist_commands  # classify, similar, recommend
+
+    add_assist_commands(sub)
+
+    from .cli_models import add_model_commands  # evaluate, train
+
+    add_model_commands(sub)
+
     try:
         from localcloud.cli import add_local_commands
     except ImportError:  # deployed without the local tooling

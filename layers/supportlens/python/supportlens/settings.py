@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
+
+if TYPE_CHECKING:
+    from .domain.embedding import EmbeddingConfig
 
 
 class Settings(BaseModel):
@@ -20,6 +24,25 @@ class Settings(BaseModel):
     sender_email: str = ""
     report_recipients: list[str] = Field(default_factory=list)
     cluster_window_days: int = 30
+    alert_config_s3_uri: str = ""  # optional override of the alert rules (YAML), see logic/alert_config.py
+    alert_config_parameter: str = ""  # ... or an SSM parameter holding it
+    # Embeddings: "local" (default) or "gemini" (see domain/embedding.py, adapters/gemini.py).
+    embedding_provider: Literal["local", "gemini"] = "local"
+    gemini_model: str = "gemini-embedding-001"
+    gemini_dimensions: int = 256
+    gemini_task_type: str = "CLUSTERING"
+    gemini_requests_per_minute: int = 100
+    gemini_api_key_parameter: str = ""  # SSM SecureString name (Lambda)
+    gemini_api_key: SecretStr | None = None  # GEMINI_API_KEY (CLI, local cloud); never printed
+    # Assist: a Gemini model that rewrites recommended replies (empty = no rewriting; needs the API key above).
+    assist_generation_model: str = ""
+
+    def embedding(self) -> "EmbeddingConfig":
+        from .domain.embedding import EmbeddingConfig
+
+        return EmbeddingConfig(provider=self.embedding_provider, gemini_model=self.gemini_model,
+                               gemini_dimensions=self.gemini_dimensions, gemini_task_type=self.gemini_task_type,
+                               gemini_requests_per_minute=self.gemini_requests_per_minute)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Settings":
@@ -37,4 +60,14 @@ class Settings(BaseModel):
             sender_email=env.get("SENDER_EMAIL", ""),
             report_recipients=recipients,
             cluster_window_days=int(env.get("CLUSTER_WINDOW_DAYS", "30")),
+            alert_config_s3_uri=env.get("ALERT_CONFIG_S3_URI", ""),
+            alert_config_parameter=env.get("ALERT_CONFIG_PARAMETER", ""),
+            embedding_provider=(env.get("EMBEDDING_PROVIDER") or "local").strip().lower(),
+            gemini_model=env.get("GEMINI_MODEL") or "gemini-embedding-001",
+            gemini_dimensions=int(env.get("GEMINI_DIMENSIONS") or 256),
+            gemini_task_type=(env.get("GEMINI_TASK_TYPE") or "CLUSTERING").upper(),
+            gemini_requests_per_minute=int(env.get("GEMINI_REQUESTS_PER_MINUTE") or 100),
+            gemini_api_key_parameter=env.get("GEMINI_API_KEY_PARAMETER", ""),
+            gemini_api_key=env.get("GEMINI_API_KEY") or None,
+            assist_generation_model=env.get("ASSIST_GENERATION_MODEL", "").strip(),
         )

@@ -199,3 +199,96 @@ def query_pk(table: str, pk: str) -> list[dict[str, Any]]:
     ):
         items.extend(deserialize(i) for i in page.get("Items", []))
     return items
+
+
+def query_sk_from(table: str, pk: str, sk_from: str) -> list[dict[str, Any]]:
+    """Items of one partition with sk >= sk_from, read consistently (right after our own writes)."""
+    items: list[dict[str, Any]] = []
+    paginator = client("dynamodb").get_paginator("query")
+    for page in paginator.paginate(
+        TableName=table, KeyConditionExpression="pk = :pk AND sk >= :from", ConsistentRead=True,
+        ExpressionAttributeValues={":pk": {"S": pk}, ":from": {"S": sk_from}},
+    ):
+        items.extend(deserialize(i) for i in page.get("Items", []))
+    return items
+
+
+def add_to_sets_capped(
+    table: str, key: dict[str, str], sets: dict[str, set[str]], cap: int, if_absent: dict[str, Any] | None = None,
+    expires_at: int | None = None,
+) -> bool:
+    """ADD strings to string-set attributes unless the first set already holds `cap` members.
+
+    Set ADD is idempotent, so a redelivered message changes nothing. Returns False when capped.
+    """
+    sets = {name: sorted(values) for name, values in sets.items() if values}
+    if not sets:
+        return True
+    names = {f"#s{i}": name for i, name in enumerate(sets)}
+    values: dict[str, Any] = {f":s{i}": {"SS": members} for i, members in enumerate(sets.values())}
+    values[":cap"] = {"N": str(cap)}
+    assignments = []
+    for i, (name, value) in enumerate((k, v) for k, v in (if_absent or {}).items() if v is not None):
+        names[f"#a{i}"] = name
+        values[f":a{i}"] = _SER.serialize(to_dynamo(value))
+        assignments.append(f"#a{i} = if_not_exists(#a{i}, :a{i})")
+    if expires_at is not None:
+        values[":exp"] = {"N": str(expires_at)}
+        assignments.append("expires_at = :exp")
+    expression = "ADD " + ", ".join(f"#s{i} :s{i}" for i in range(len(sets)))
+    if assignments:
+        expression += " SET " + ", ".join(assignments)
+    try:
+        client("dynamodb").update_item(
+            TableName=table, Key={k: {"S": v} for k, v in key.items()}, UpdateExpression=expression,
+            ConditionExpression="attribute_not_exists(#s0) OR size(#s0) < :cap",
+            ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+        )
+        return True
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise
+
+
+def put_unless_cooling_down(table: str, key_name: str, guard: dict[str, Any], item: dict[str, Any], cutoff_epoch: int) -> bool:
+    """One transaction: claim the guard item (absent, or last claimed at/before `cutoff_epoch`)
+    and store `item` (absent). False when the guard is still cooling down or the item exists."""
+    try:
+        client("dynamodb").transact_write_items(TransactItems=[
+            {"Put": {"TableName": table, "Item": serialize(guard),
+                     "ConditionExpression": f"attribute_not_exists({key_name}) OR raised_epoch <= :cutoff",
+                     "ExpressionAttributeValues": {":cutoff": {"N": str(int(cutoff_epoch))}}}},
+            {"Put": {"TableName": table, "Item": serialize(item), "ConditionExpression": f"attribute_not_exists({key_name})"}},
+        ])
+        return True
+    except ClientError as exc:
+        reasons = exc.response.get("CancellationReasons") or []
+        if exc.response["Error"]["Code"] == "TransactionCanceledException" and any(
+                r.get("Code") == "ConditionalCheckFailed" for r in reasons):
+            return False
+        raise
+
+
+def add_once(table: str, key: dict[str, str], counters: dict[str, float], token: str) -> bool:
+    """ADD counters to one item unless `token` was applied to it before (kept in its `applied` set).
+
+    Idempotent without a transaction: a redelivered chunk finds its token and changes nothing.
+    Returns False when the token was already there.
+    """
+    names = {f"#c{i}": name for i, name in enumerate(sorted(counters))}
+    values = {f":v{i}": _SER.serialize(to_dynamo(counters[name])) for i, name in enumerate(sorted(counters))}
+    values[":tokens"] = {"SS": [token]}
+    values[":token"] = {"S": token}
+    try:
+        client("dynamodb").update_item(
+            TableName=table, Key={k: {"S": v} for k, v in key.items()},
+            UpdateExpression="ADD " + ", ".join([*(f"#c{i} :v{i}" for i in range(len(names))), "applied :tokens"]),
+            ConditionExpression="NOT contains(applied, :token)",
+            ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+        )
+        return True
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+            return False
+        raise

@@ -1,7 +1,11 @@
 """Root-cause issues from ticket embeddings: choose k, cluster, label, keep ids stable, trends.
 
-k is chosen by silhouette (cosine) over a range on a sample, with mini-batch k-means so
-a million vectors fit a Lambda. Labels are class-based TF-IDF key phrases.
+k is chosen by the cosine silhouette over a geometric grid of candidate k on a sample
+(about a dozen fits of a few thousand vectors, whatever the corpus size); the final model is
+k-means on the whole window (mini-batch above FULL_KMEANS_MAX vectors so a million fit a
+Lambda). Labels are class-based TF-IDF key phrases. Issue ids are matched to the previous
+model's (stable across runs) and fresh ids are derived from the centroid itself, so a re-run
+on the same data writes the same issues.
 """
 
 from __future__ import annotations
@@ -9,16 +13,30 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 from datetime import date, timedelta
 
 import numpy as np
-from sklearn.cluster import MiniBatchKMeans
-from sklearn.feature_extraction.text import CountVectorizer
+from sklearn.cluster import KMeans, MiniBatchKMeans
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 from sklearn.metrics import silhouette_score
 
 from .issues_model import CentroidsModel
 
 MATCH_SIMILARITY = 0.8  # a new centroid this close to an old one is the same issue
+K_MAX = 60  # upper end of the k grid (also capped at n / MIN_PER_ISSUE)
+MIN_PER_ISSUE = 20
+K_CANDIDATES = 12  # k values tried (geometric grid from 2 to the cap)
+SILHOUETTE_SAMPLE = 3000
+FULL_KMEANS_MAX = 60_000  # above this, mini-batch k-means
+# Words every support message uses: they make labels like "it's, did, help" instead of "refund, card".
+LABEL_STOP_WORDS = sorted(ENGLISH_STOP_WORDS | {
+    "please", "pls", "plz", "thanks", "thank", "thx", "hi", "hello", "hey", "help", "need", "want", "just", "got", "get",
+    "did", "does", "doesn't", "don't", "didn't", "can't", "won't", "isn't", "hasn't", "haven't", "wasn't", "aren't",
+    "i'm", "i've", "i'll", "i'd", "it's", "that's", "there's", "you're", "we're", "they're", "let's", "what's",
+    "im", "ive", "dont", "cant", "didnt", "doesnt", "wont", "isnt", "think", "know", "like", "really", "still", "yes",
+    "ok", "okay", "going", "way", "today", "make", "trying", "tried", "able", "guys", "ur",
+})
 
 
 @dataclass
@@ -30,6 +48,8 @@ class Corpus:
     abusive: np.ndarray
     days: list[str]
     vectors: np.ndarray
+    created: list[str] = field(default_factory=list)  # ISO creation times ("" when unknown)
+    replies: dict[str, Any] = field(default_factory=dict)  # customer ticket id -> first company reply (Assist)
 
 
 @dataclass
@@ -59,7 +79,14 @@ class Issue:
         }
 
 
-def choose_k(vectors: np.ndarray, k_range: range, sample: int = 4000, seed: int = 0) -> tuple[int, dict[int, float]]:
+def candidate_ks(k_max: int, count: int = K_CANDIDATES) -> list[int]:
+    """A geometric grid from 2 to k_max: fine where k is small, coarse where one more issue matters less."""
+    if k_max < 2:
+        return []
+    return sorted({int(round(k)) for k in np.geomspace(2, k_max, num=min(count, k_max - 1))})
+
+
+def choose_k(vectors: np.ndarray, k_range: "range | list[int]", sample: int = SILHOUETTE_SAMPLE, seed: int = 0) -> tuple[int, dict[int, float]]:
     """The k with the best cosine silhouette on a sample (scores returned for the record)."""
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(vectors), size=min(sample, len(vectors)), replace=False)
@@ -68,10 +95,10 @@ def choose_k(vectors: np.ndarray, k_range: range, sample: int = 4000, seed: int 
     for k in k_range:
         if k >= len(subset):
             break
-        labels = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=2048).fit_predict(subset)
+        labels = KMeans(n_clusters=k, random_state=seed, n_init=1).fit_predict(subset)
         if len(set(labels)) < 2:
             continue
-        scores[k] = float(silhouette_score(subset, labels, metric="cosine", sample_size=min(2000, len(subset)), random_state=seed))
+        scores[k] = float(silhouette_score(subset, labels, metric="cosine", random_state=seed))
     if not scores:
         return 1, scores
     return max(scores, key=scores.get), scores
@@ -79,7 +106,7 @@ def choose_k(vectors: np.ndarray, k_range: range, sample: int = 4000, seed: int 
 
 def key_phrases(texts: list[str], labels: np.ndarray, k: int, top: int = 5) -> list[list[str]]:
     """Class-based TF-IDF: phrases frequent in one cluster and rare across clusters."""
-    vectorizer = CountVectorizer(stop_words="english", ngram_range=(1, 2), min_df=2, max_features=50_000,
+    vectorizer = CountVectorizer(stop_words=LABEL_STOP_WORDS, ngram_range=(1, 2), min_df=2, max_features=50_000,
                                  token_pattern=r"(?u)\b[a-zA-Z][a-zA-Z']+\b")
     try:
         counts = vectorizer.fit_transform(texts)
@@ -91,7 +118,19 @@ def key_phrases(texts: list[str], labels: np.ndarray, k: int, top: int = 5) -> l
     avg_words = per_class.sum() / k
     idf = np.log(1 + avg_words / np.maximum(per_class.sum(axis=0), 1))
     ctfidf = tf * idf
-    return [[str(p) for p in vocab[np.argsort(-row)[:top]] if row[vocab.tolist().index(p)] > 0] for row in ctfidf]
+    phrases = []
+    for row in ctfidf:
+        chosen: list[str] = []
+        for j in np.argsort(-row)[: top * 4]:
+            if row[j] <= 0 or len(chosen) == top:
+                break
+            phrase = str(vocab[j])
+            # "refund" adds nothing next to "refund request", and vice versa: keep the better-scored one.
+            if any(phrase in c.split() or c in phrase.split() for c in chosen):
+                continue
+            chosen.append(phrase)
+        phrases.append(chosen)
+    return phrases
 
 
 def match_ids(new: np.ndarray, old: CentroidsModel | None, labels: list[str]) -> tuple[list[str], list[bool]]:
@@ -127,17 +166,28 @@ def trend(daily: dict[str, int], today: date, recent_days: int = 3, baseline_day
     return (growth if np.isfinite(growth) else 99.0), False, None
 
 
-def build_issues(corpus: Corpus, previous: CentroidsModel | None, version: str, k_max: int = 30, seed: int = 0) -> tuple[list[Issue], CentroidsModel, dict[int, float]]:
-    vectors = corpus.vectors.astype(np.float32)
+def build_issues(corpus: Corpus, previous: CentroidsModel | None, version: str, k_max: int = K_MAX, seed: int = 0,
+                 baseline: CentroidsModel | None = None) -> tuple[list[Issue], CentroidsModel, dict[int, float]]:
+    """Cluster the corpus into issues. Ids are matched to `previous` (the latest model); an issue is
+    *new* when its id is not in `baseline` (the model before today's runs; default `previous`), so
+    re-running on the same day gives the same answer."""
+    vectors = np.asarray(corpus.vectors, dtype=np.float32)  # no copy when already float32 (1M x 256 = 1 GB)
     n = len(vectors)
-    k_hi = max(2, min(k_max, n // 20))
-    k, scores = choose_k(vectors, range(2, k_hi + 1), seed=seed)
-    model = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096).fit(vectors)
+    k_hi = max(2, min(k_max, n // MIN_PER_ISSUE))
+    k, scores = choose_k(vectors, candidate_ks(k_hi), seed=seed)
+    if n <= FULL_KMEANS_MAX:
+        model = KMeans(n_clusters=k, random_state=seed, n_init=2).fit(vectors)
+    else:
+        model = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096).fit(vectors)
     labels = model.labels_
     centroids = model.cluster_centers_ / np.maximum(np.linalg.norm(model.cluster_centers_, axis=1, keepdims=True), 1e-9)
     phrases = key_phrases(corpus.texts, labels, k)
     names = [", ".join(p[:3]) or f"issue {c + 1}" for c, p in enumerate(phrases)]
     ids, is_new = match_ids(centroids.astype(np.float32), previous, names)
+    reference = baseline if baseline is not None else previous
+    if baseline is not None:
+        known = set(baseline.issue_ids)
+        is_new = [i not in known for i in ids]
     latest_day = date.fromisoformat(max(corpus.days))
     issues = []
     for c in range(k):
@@ -148,7 +198,7 @@ def build_issues(corpus: Corpus, previous: CentroidsModel | None, version: str, 
         nearest = members[np.argsort(-sims)[:3]]
         daily = Counter(corpus.days[i] for i in members)
         growth, emerging, reason = trend(dict(daily), latest_day)
-        if is_new[c] and previous is not None:
+        if is_new[c] and reference is not None:
             emerging, reason = True, reason or "a new issue not seen in the previous clustering"
         companies = Counter(corpus.companies[i] for i in members).most_common(5)
         issues.append(Issue(

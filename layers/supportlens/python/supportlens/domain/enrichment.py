@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import numpy as np
 
-from . import scoring, text
+from . import entities, metrics, scoring, text
 from .issues_model import CentroidsModel
 from .tickets import Ticket
 
@@ -24,16 +25,21 @@ class EnrichedBatch:
     clean_texts: list[str]
 
 
-def enrich(tickets: list[Ticket], model: CentroidsModel | None = None, now: datetime | None = None) -> EnrichedBatch:
+def enrich(tickets: list[Ticket], model: CentroidsModel | None = None, now: datetime | None = None,
+           embed: Callable[[list[str]], np.ndarray] | None = None) -> EnrichedBatch:
     now = now or datetime.now(timezone.utc)
     items: list[dict[str, Any]] = []
     cleaned: list[str] = []
+    prepared = []
     for ticket in tickets:
         clean = text.clean_text(ticket.text)
         masked_clean, pii = text.mask_pii(clean)
         masked_text, _ = text.mask_pii(ticket.text)
-        label, score = scoring.sentiment(masked_clean or masked_text)
-        abuse = scoring.abuse_score(masked_clean)
+        prepared.append((ticket, clean, masked_clean, pii, masked_text))
+    # The linear models score a whole batch in one sparse product: far faster than per text.
+    sentiments = scoring.sentiment_batch([p[2] or p[4] for p in prepared])
+    abuse_scores = scoring.abuse_batch([p[2] for p in prepared])
+    for (ticket, clean, masked_clean, pii, masked_text), (label, score), abuse in zip(prepared, sentiments, abuse_scores):
         item = ticket.model_dump(mode="json", exclude_none=True)
         item.update(
             text=masked_text,  # PII never reaches storage
@@ -51,7 +57,11 @@ def enrich(tickets: list[Ticket], model: CentroidsModel | None = None, now: date
         )
         items.append({k: v for k, v in item.items() if v is not None and v != []})
         cleaned.append(masked_clean)
-    vectors = scoring.embed(cleaned)
+    # Entities once per batch (spaCy pipe) over the masked text: PII only as "[EMAIL]"-style placeholders.
+    for item, found in zip(items, entities.extract_entities(cleaned)):
+        if found:
+            item["entities"] = found
+    vectors = (embed or scoring.embed)(cleaned)  # embed: the selected embedder (domain/embedding.py)
     if model is not None and len(items):
         issue_ids, confidence = model.assign(vectors)
         for item, issue_id, conf in zip(items, issue_ids, confidence):
@@ -108,4 +118,47 @@ def aggregate(items: list[dict[str, Any]]) -> AggregateDeltas:
             deltas.add(pk, sk, "rt_sum", rt)
             bucket = next((name for limit, name in RESPONSE_BUCKETS if rt < limit), "rt_ge_24h")
             deltas.add(pk, sk, bucket)
+        _report_and_window_counters(deltas, item, pk, sk)
     return deltas
+
+
+def _report_and_window_counters(deltas: AggregateDeltas, item: dict[str, Any], pk: str, sk: str) -> None:
+    """Response-time histograms (medians), agent response times, delivery status (FTDS), and the
+    hourly rows the windowed alert rules read: pk hours#<day>, sk <HH>#company|agent|customer#<id>."""
+    rt, agent = item.get("first_response_s"), item.get("agent_id")
+    if rt is not None:
+        deltas.add(pk, sk, metrics.hist_counter(rt))
+        if agent:
+            ask = f"agent#{agent}#channel#{item.get('channel', 'other')}"
+            for counter, amount in (("rt_count", 1), ("rt_sum", rt), (metrics.rt_bucket(rt), 1), (metrics.hist_counter(rt), 1)):
+                deltas.add(pk, ask, counter, amount)
+    if item.get("delivery_status"):
+        deltas.add(pk, sk, f"ds_{metrics.slug(item['delivery_status'])}")
+    hpk, hour = f"hours#{item['day']}", f"{item['hour']:02d}"
+    subjects = [f"{hour}#company#{item.get('company') or 'unknown'}"] + ([f"{hour}#agent#{agent}"] if agent else [])
+    failed = item.get("call_status") == "failed"
+    for hsk in subjects:
+        deltas.add(hpk, hsk, "volume")
+        flags = {"negative": item.get("sentiment") == "negative", "abusive": bool(item.get("abusive")), "failed_calls": failed}
+        if rt is not None:
+            deltas.add(hpk, hsk, "rt_count")
+            deltas.add(hpk, hsk, metrics.rt_bucket(rt))
+            for target in metrics.SLA_TARGETS:
+                if rt >= target:
+                    _example(deltas, hpk, hsk, f"rt_ge_{target}", item)
+        for name, on in flags.items():
+            if on:
+                deltas.add(hpk, hsk, name)
+                _example(deltas, hpk, hsk, name, item)
+    if failed and item.get("author_id"):
+        deltas.add(hpk, f"{hour}#customer#{item['author_id']}", "failed_calls")
+        _example(deltas, hpk, f"{hour}#customer#{item['author_id']}", "failed_calls", item)
+
+
+def _example(deltas: AggregateDeltas, pk: str, sk: str, name: str, item: dict[str, Any]) -> None:
+    """A few ticket ids per row and chunk (a DynamoDB string set, ADDed like the counters)."""
+    if not item.get("ticket_id"):
+        return
+    examples = deltas.rows[(pk, sk)].setdefault(f"ex_{name}", set())
+    if len(examples) < metrics.MAX_EXAMPLES:
+        examples.add(item["ticket_id"])

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .embedding import LEGACY_EMBEDDING_ID
+
 
 @dataclass
 class CentroidsModel:
@@ -17,6 +19,12 @@ class CentroidsModel:
     issue_ids: list[str]
     labels: list[str]
     centroids: np.ndarray  # (k, dim), unit rows
+    # The embedder whose space the centroids live in; models saved before ids existed were local.
+    embedding_id: str = LEGACY_EMBEDDING_ID
+
+    def matches(self, embedding_id: str) -> bool:
+        """True when vectors from the embedder `embedding_id` may be assigned with this model."""
+        return self.embedding_id == embedding_id
 
     def assign(self, vectors: np.ndarray) -> tuple[list[str], np.ndarray]:
         """Nearest issue per vector and its cosine similarity."""
@@ -32,6 +40,7 @@ class CentroidsModel:
             issue_ids=np.array(self.issue_ids),
             labels=np.array(self.labels),
             centroids=self.centroids.astype(np.float32),
+            embedding_id=np.array(self.embedding_id),
         )
         return buf.getvalue()
 
@@ -43,4 +52,5 @@ class CentroidsModel:
                 issue_ids=[str(x) for x in arrays["issue_ids"]],
                 labels=[str(x) for x in arrays["labels"]],
                 centroids=arrays["centroids"].astype(np.float32),
+                embedding_id=str(arrays["embedding_id"]) if "embedding_id" in arrays.files else LEGACY_EMBEDDING_ID,
             )

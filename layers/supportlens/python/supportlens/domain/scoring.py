@@ -1,63 +1,89 @@
 """Per-ticket scores: sentiment, abusive language, escalation rules and a local embedding.
 
-These are the first, transparent defaults (VADER lexicon, a weighted abuse
-lexicon, regex escalation rules, hashed n-gram random projections); trained
-models replace them behind the same functions.
+Sentiment and abuse come from trained linear models that run in plain numpy
+(`domain.models`, files under `supportlens/models/`, see their MODEL_CARD_*.md);
+escalation is regex rules; the local embedding is a static word/n-gram table distilled from
+all-MiniLM-L6-v2 (`domain.static_embedding`, models/embedding/MODEL_CARD.md).
+Batch variants (`sentiment_batch`, `abuse_batch`) score many texts in one pass.
 """
 
 from __future__ import annotations
 
 import re
-import zlib
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 
+from .models import TextModel, default_model, vader_features
+
 EMBEDDING_DIM = 256
+EMBEDDING_ID = "support-static-v1"  # the model behind embed(): vectors of different ids never mix
 
 
-@cache
-def _vader():
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
-
-    return SentimentIntensityAnalyzer()
+def _model(task: str, model: TextModel | None) -> TextModel:
+    return model if model is not None else default_model(task)
 
 
-def sentiment(text: str) -> tuple[str, float]:
-    """(label, score in [-1, 1]) with VADER's customary ±0.05 cut-offs."""
-    score = _vader().polarity_scores(text)["compound"]
-    label = "negative" if score <= -0.05 else "positive" if score >= 0.05 else "neutral"
-    return label, round(score, 4)
+def model_version(task: str) -> str:
+    """Version of the shipped model for `task` ("sentiment" or "abuse")."""
+    return default_model(task).version
 
 
-# Weighted abuse lexicon: insults and slurs aimed at people weigh most; mild swearing little.
-_ABUSE_TERMS: dict[str, float] = {
-    r"f+u+c+k+\w*": 0.6, r"motherf\w+": 0.8, r"sh[i1]t+\w*": 0.35, r"bullsh\w+": 0.35,
-    r"b[i1]tch\w*": 0.8, r"c+u+n+t+s?": 0.9, r"a+ss+holes?": 0.8, r"dumbass\w*": 0.7,
-    r"bastards?": 0.7, r"dicks?": 0.5, r"dickheads?": 0.8, r"pricks?": 0.6,
-    r"idiots?": 0.5, r"morons?": 0.6, r"stupid": 0.3, r"retard\w*": 0.9, r"scumbags?": 0.7,
-    r"wh[o0]re\w*": 0.9, r"slut\w*": 0.9, r"fag\w*": 0.95, r"n[i1]gg\w*": 0.95, r"twats?": 0.8,
-    r"wankers?": 0.8, r"stfu": 0.6, r"piss\w*": 0.3, r"crap\w*": 0.15, r"damn\w*": 0.1, r"wtf": 0.2,
-}
-_ABUSE = [(re.compile(rf"\b{pattern}\b", re.IGNORECASE), weight) for pattern, weight in _ABUSE_TERMS.items()]
-_TARGETED = re.compile(r"\b(?:you|you're|your|ur|u)\b", re.IGNORECASE)
-_THREAT = re.compile(r"\b(?:kill|hurt|burn|shoot|beat)\s+(?:you|u|your|everyone)\b", re.IGNORECASE)
+_HAS_WORD = re.compile(r"\w")
+
+
+def sentiment_batch(texts: list[str], model: TextModel | None = None) -> list[tuple[str, float]]:
+    """(label, score in [-1, 1]) per text; score = P(positive) - P(negative). Text without words is neutral."""
+    m = _model("sentiment", model)
+    out: list[tuple[str, float]] = [("neutral", 0.0)] * len(texts)
+    todo = [i for i, t in enumerate(texts) if _HAS_WORD.search(t)]
+    if todo:
+        proba = m.proba([texts[i] for i in todo])
+        pos, neg = m.classes.index("positive"), m.classes.index("negative")
+        for i, row in zip(todo, proba):
+            out[i] = (m.classes[int(row.argmax())], round(float(row[pos] - row[neg]), 4))
+    return out
+
+
+def sentiment(text: str, model: TextModel | None = None) -> tuple[str, float]:
+    """(label, score in [-1, 1]) for one text (see sentiment_batch)."""
+    return sentiment_batch([text], model)[0]
+
+
+def vader_label(text: str) -> str:
+    """VADER's label with its customary ±0.05 cut-offs (the old default; kept as a baseline)."""
+    score = vader_features([text])[0, 3]
+    return "negative" if score <= -0.05 else "positive" if score >= 0.05 else "neutral"
+
+
 ABUSE_FLAG_THRESHOLD = 0.6
+# An explicit threat is abusive whatever the model says.
+_THREAT = re.compile(r"\b(?:kill|hurt|burn|shoot|beat)\s+(?:you|u|your|everyone)\b", re.IGNORECASE)
 
 
-def abuse_score(text: str) -> float:
-    """0..1: how abusive the language is. Swearing aimed at a person or a threat scores highest."""
-    score = 0.0
-    for pattern, weight in _ABUSE:
-        hits = len(pattern.findall(text))
-        if hits:
-            score = 1 - (1 - score) * (1 - weight) ** hits
-    if score and _TARGETED.search(text):
-        score = 1 - (1 - score) * 0.7
-    if _THREAT.search(text):
-        score = max(score, 0.9)
-    return round(score, 4)
+def _flag_scale(p: np.ndarray, threshold: float) -> np.ndarray:
+    """Monotone map of the model probability onto [0, 1] with the model's threshold at ABUSE_FLAG_THRESHOLD."""
+    t = min(max(threshold, 1e-6), 1 - 1e-6)
+    low = ABUSE_FLAG_THRESHOLD * p / t
+    high = ABUSE_FLAG_THRESHOLD + (1 - ABUSE_FLAG_THRESHOLD) * (p - t) / (1 - t)
+    return np.clip(np.where(p < t, low, high), 0.0, 1.0)
+
+
+def abuse_batch(texts: list[str], model: TextModel | None = None) -> list[float]:
+    """0..1 per text: how abusive the language is; >= ABUSE_FLAG_THRESHOLD means abusive."""
+    m = _model("abuse", model)
+    out = [0.0] * len(texts)
+    todo = [i for i, t in enumerate(texts) if _HAS_WORD.search(t)]
+    if todo:
+        scores = _flag_scale(m.proba([texts[i] for i in todo]), m.threshold)
+        for i, score in zip(todo, scores):
+            out[i] = round(float(score), 4)
+    return [max(score, 0.9) if _THREAT.search(t) else score for score, t in zip(out, texts)]
+
+
+def abuse_score(text: str, model: TextModel | None = None) -> float:
+    """0..1: how abusive the language is (see abuse_batch)."""
+    return abuse_batch([text], model)[0]
 
 
 @dataclass(frozen=True)
@@ -82,26 +108,12 @@ def escalation(text: str) -> str | None:
     return None
 
 
-_TOKEN = re.compile(r"[a-z0-9']+")
-
-
-@cache
-def _projection() -> np.ndarray:
-    # Fixed seed: every process (and every past shard) maps a token to the same direction.
-    rng = np.random.default_rng(20171031)
-    return rng.standard_normal((1 << 16, EMBEDDING_DIM)).astype(np.float32)
-
-
 def embed(texts: list[str]) -> np.ndarray:
-    """Unit vectors from hashed word unigrams and bigrams (sub-linear tf), one row per text."""
-    table = _projection()
-    out = np.zeros((len(texts), EMBEDDING_DIM), dtype=np.float32)
-    for row, text in enumerate(texts):
-        tokens = _TOKEN.findall(text.lower())
-        grams = tokens + [f"{a} {b}" for a, b in zip(tokens, tokens[1:])]
-        if not grams:
-            continue
-        ids, counts = np.unique([zlib.crc32(g.encode()) & 0xFFFF for g in grams], return_counts=True)
-        out[row] = (1 + np.log(counts)) @ table[ids]
-    norms = np.linalg.norm(out, axis=1, keepdims=True)
-    return out / np.where(norms == 0, 1, norms)
+    """Unit float32 rows (EMBEDDING_DIM wide) from the static embedding distilled from
+    all-MiniLM-L6-v2 (`static_embedding`, model EMBEDDING_ID); a text without words is a zero row."""
+    from .static_embedding import default_model as embedding_model
+
+    model = embedding_model()
+    if model.model_id != EMBEDDING_ID or model.dim != EMBEDDING_DIM:
+        raise RuntimeError(f"embedding artifact is {model.model_id}/{model.dim}, expected {EMBEDDING_ID}/{EMBEDDING_DIM}")
+    return model.encode(texts)

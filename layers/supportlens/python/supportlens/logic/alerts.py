@@ -5,23 +5,38 @@ from __future__ import annotations
 import json
 import time
 from datetime import date, datetime, timedelta, timezone
+from datetime import time as dt_time
 from typing import Any
 
 from ..adapters import dynamo
 from ..adapters.aws import client
-from ..domain.alerts import AlertConfig, dedupe_key, ticket_alerts, window_alerts
+from ..domain.alerts import AlertConfig, behaviour_alerts, cooldown_key, dedupe_key, span_days, ticket_alerts, window_alerts
+from ..domain.behaviour import hour_buckets
 from ..observability import logger
 from ..settings import Settings
+from .behaviour import complaint_buckets, recent_profiles
+
+
+ALERT_TTL_S = 30 * 24 * 3600
 
 
 def raise_alert(alert: dict[str, Any], settings: Settings, now: datetime) -> bool:
-    """Store (conditional write on the dedupe key) and publish; False if already raised."""
+    """Store and publish unless the same rule + subject was raised within its cooldown.
+
+    One transaction claims the rule+subject cooldown item (conditional on its last raise being at
+    least `cooldown_minutes` ago) and stores the alert under its dedupe key; only then is it
+    published, so a noisy rule or a redelivered stream record never repeats within the cooldown.
+    """
     key = dedupe_key(alert, now)
+    epoch = int(now.timestamp())
     item = {
         "dedupe_key": key, **{k: v for k, v in alert.items() if v is not None},
-        "raised_at": now.isoformat(), "expires_at": int(time.time()) + 30 * 24 * 3600,
+        "raised_at": now.isoformat(), "raised_epoch": epoch, "expires_at": int(time.time()) + ALERT_TTL_S,
     }
-    if not dynamo.put_if_absent(settings.alerts_table, item, "dedupe_key"):
+    guard = {"dedupe_key": cooldown_key(alert), "record": "cooldown", "rule": alert["rule"], "last_alert": key,
+             "raised_epoch": epoch, "expires_at": epoch + alert["cooldown_minutes"] * 60 + 24 * 3600}
+    cutoff = epoch - alert["cooldown_minutes"] * 60
+    if not dynamo.put_unless_cooling_down(settings.alerts_table, "dedupe_key", guard, item, cutoff):
         return False
     if settings.alerts_topic_arn:
         client("sns").publish(
@@ -38,14 +53,35 @@ def on_ticket(ticket: dict[str, Any], config: AlertConfig, settings: Settings, n
     return sum(raise_alert(a, settings, now) for a in ticket_alerts(ticket, config))
 
 
-def on_schedule(config: AlertConfig, settings: Settings, today: date | None = None) -> dict[str, Any]:
-    now = datetime.now(timezone.utc)
-    today = today or now.date()
-    span = max((r.window_days + r.baseline_days for r in config.window_rules), default=0)
-    rows = {}
+def behaviour_rule_alerts(config: AlertConfig, settings: Settings, now: datetime) -> list[dict[str, Any]]:
+    """Abusive customers (profiles refreshed today/yesterday) and coordinated complaints (recent hour buckets)."""
+    kinds = {r.kind for r in config.behaviour_rules}
+    profiles = recent_profiles(settings, now.date()) if "abusive_behaviour" in kinds else []
+    window = max((r.window_minutes for r in config.behaviour_rules if r.kind == "coordinated_complaint"), default=0)
+    buckets = complaint_buckets(settings, hour_buckets(now, window)) if window else {}
+    return behaviour_alerts(profiles, buckets, now, config)
+
+
+def window_inputs(config: AlertConfig, settings: Settings, today: date, now: datetime) -> tuple[dict, dict, list, int]:
+    """Daily rows, hourly rows and issues the windowed rules need: queries by key, never a ticket scan."""
+    span = max((span_days(r) for r in config.window_rules), default=0)
+    hour_days = max((-(-r.window_hours // 24) + 1 for r in config.window_rules if getattr(r, "window_hours", None)), default=0)
+    rows, hours = {}, {}
     for d in range(span):
         day = (today - timedelta(d)).isoformat()
         rows[day] = dynamo.query_pk(settings.aggregates_table, f"day#{day}")
-    alerts = window_alerts(rows, today, config)
+    for d in range(max(hour_days, max((getattr(r, "window_days", 0) for r in config.window_rules), default=0))):
+        day = (now.date() - timedelta(d)).isoformat()
+        hours[day] = dynamo.query_pk(settings.aggregates_table, f"hours#{day}")
+    issues = dynamo.scan_all(settings.issues_table) if any(r.kind == "emerging_issue" for r in config.window_rules) else []
+    return rows, hours, issues, span
+
+
+def on_schedule(config: AlertConfig, settings: Settings, today: date | None = None, now: datetime | None = None) -> dict[str, Any]:
+    if now is None:
+        now = datetime.combine(today, dt_time(23, 59), tzinfo=timezone.utc) if today else datetime.now(timezone.utc)
+    today = today or now.date()
+    rows, hours, issues, span = window_inputs(config, settings, today, now)
+    alerts = window_alerts(rows, today, config, hours=hours, now=now, issues=issues) + behaviour_rule_alerts(config, settings, now)
     raised = sum(raise_alert(a, settings, now) for a in alerts)
     return {"evaluated_days": span, "candidates": len(alerts), "raised": raised}

@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from ..adapters import dynamo, s3
+from ..adapters import dynamo, gemini, s3
+from ..domain.embedding import LEGACY_EMBEDDING_ID
 from ..domain.enrichment import aggregate, enrich
 from ..domain.ingest import BATCH_SCHEMA, EVENT_SCHEMA
 from ..domain.issues_model import CentroidsModel
@@ -20,9 +21,11 @@ from ..domain.sources import FORMATS, RowContext, RowInvalid
 from ..domain.tickets import Ticket
 from ..observability import logger
 from ..settings import Settings
+from .behaviour import record_behaviour
 
 MODEL_POINTER = "models/centroids/latest.json"
 MODEL_REFRESH_S = 300
+MODEL_MISSING_REFRESH_S = 15  # before the first clustering, look for a model often (one small GET)
 
 
 class UnsupportedSchema(Exception):
@@ -38,7 +41,8 @@ class ModelCache:
         self.pointer: str | None = None
 
     def get(self, bucket: str) -> CentroidsModel | None:
-        if time.monotonic() - self.checked < MODEL_REFRESH_S and self.checked:
+        interval = MODEL_REFRESH_S if self.model is not None else MODEL_MISSING_REFRESH_S
+        if time.monotonic() - self.checked < interval and self.checked:
             return self.model
         self.checked = time.monotonic()
         try:
@@ -92,16 +96,35 @@ def store_message(body: str, settings: Settings, models: ModelCache) -> dict[str
     # A ticket already stored by another chunk (same tweet in two files) is not counted twice.
     fresh = [t for t in tickets if existing.get(t.ticket_id, {}).get("chunk_id", chunk_id) == chunk_id]
     unique = {t.ticket_id: t for t in fresh}
-    batch = enrich(list(unique.values()), models.get(settings.data_bucket))
+    embedder = gemini.embedder_for(settings)  # local (default) or Gemini, built once per container
+    model = usable_model(models.get(settings.data_bucket), embedder.embedding_id)
+    batch = enrich(list(unique.values()), model, embed=embedder)
     for item in batch.items:
         item["chunk_id"] = chunk_id
+        item["embedding_id"] = embedder.embedding_id
     dynamo.batch_write(settings.tickets_table, batch.items)
     _write_features(settings.data_bucket, chunk_id, batch)
     extra = []
     if file_id:
         extra.append(dynamo.lineage_add(settings.files_table, file_id, {"tickets_stored": len(fresh), "duplicates": len(tickets) - len(fresh)}))
     applied = dynamo.apply_increments_once(settings.aggregates_table, chunk_id, aggregate(batch.items).rows, extra)
-    return {"chunk_id": chunk_id, "stored": len(batch.items), "duplicates": len(tickets) - len(fresh), "counted": applied}
+    behaviour = record_behaviour(batch.items, settings, chunk_id)  # customer counters, profiles, fingerprints
+    return {"chunk_id": chunk_id, "stored": len(batch.items), "duplicates": len(tickets) - len(fresh), "counted": applied, **behaviour}
+
+
+_MISMATCH_LOGGED: set[str] = set()
+
+
+def usable_model(model: CentroidsModel | None, embedding_id: str) -> CentroidsModel | None:
+    """The centroids model when it lives in the current embedder's space, else None (no assignment)."""
+    if model is None or model.matches(embedding_id):
+        return model
+    if model.version not in _MISMATCH_LOGGED:
+        _MISMATCH_LOGGED.add(model.version)
+        logger().warning("centroids model is from another embedder: issues are not assigned until Cluster runs",
+                         extra={"model_version": model.version, "model_embedding_id": model.embedding_id,
+                                "embedding_id": embedding_id})
+    return None
 
 
 def _write_features(bucket: str, chunk_id: str, batch) -> None:
@@ -122,9 +145,12 @@ def _write_features(bucket: str, chunk_id: str, batch) -> None:
         texts=np.array([t[:500] for t in texts]),
         companies=np.array([i.get("company") or "unknown" for i in items]),
         roles=np.array([i.get("role", "customer") for i in items]),
+        reply_to=np.array([i.get("in_reply_to") or "" for i in items]),  # joins company replies to tickets (Assist)
+        created_at=np.array([str(i.get("created_at") or "") for i in items]),
         sentiments=np.array([i["sentiment"] for i in items]),
         abusive=np.array([bool(i.get("abusive")) for i in items]),
         days=np.array([i["day"] for i in items]),
+        embedding_ids=np.array([i.get("embedding_id", LEGACY_EMBEDDING_ID) for i in items]),
         vectors=vectors.astype(np.float16),
     )
     digest = hashlib.sha256(chunk_id.encode()).hexdigest()[:24]

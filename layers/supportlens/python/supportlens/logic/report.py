@@ -42,22 +42,52 @@ def choose_window(days_with_data: list[str], span: int, today: date) -> tuple[da
 def build_report(settings: Settings, period: str = "7d", today: date | None = None) -> dict[str, Any]:
     label, span = parse_period(period)
     today = today or datetime.now(timezone.utc).date()
-    days_with_data = [row["sk"] for row in dynamo.query_pk(settings.aggregates_table, "days")]
-    start, end, notice = choose_window(days_with_data, span, today)
+    day_index = {row["sk"]: int(row.get("volume", 0)) for row in dynamo.query_pk(settings.aggregates_table, "days")}
+    start, end, notice = choose_window(list(day_index), span, today)
     rows = {}
     for d in range(span):
         day = (start + timedelta(d)).isoformat()
         rows[day] = dynamo.query_pk(settings.aggregates_table, f"day#{day}")
     data = summarise(rows, label, start, end, notice)
-    data.issues = sorted(dynamo.scan_all(settings.issues_table), key=lambda i: -int(i.get("size", 0)))
-    data.alerts = sorted(dynamo.scan_all(settings.alerts_table), key=lambda a: a.get("raised_at", ""), reverse=True)
+    before = [(start - timedelta(d)).isoformat() for d in range(1, span + 1)]
+    data.previous_volume = sum(day_index.get(d, 0) for d in before) if day_index and min(day_index) <= before[0] else None
+    data.issues = latest_issues(dynamo.scan_all(settings.issues_table))
+    now = datetime.now(timezone.utc)
+    since = (now - timedelta(days=span)).isoformat(timespec="seconds")
+    data.alerts_since = since
+    data.alerts = sorted((a for a in dynamo.scan_all(settings.alerts_table)
+                          if a.get("record") != "cooldown" and str(a.get("raised_at", "")) >= since),
+                         key=lambda a: a.get("raised_at", ""), reverse=True)
+    data.abusive_customers = behaviour_profiles(settings, start, end, now.date())
     subject, html_body, text_body, charts = render(data)
     message = build_mime(subject, settings.sender_email, settings.report_recipients, html_body, text_body, charts)
     return {"subject": subject, "html": html_body, "text": text_body, "mime": message.as_bytes(), "data": data, "charts": charts}
 
 
+def latest_issues(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Issues of the newest clustering, largest first (older runs' items are history)."""
+    latest = max((str(i.get("model_version", "")) for i in items), default="")
+    return sorted((i for i in items if str(i.get("model_version", "")) == latest), key=lambda i: -int(i.get("size", 0)))
+
+
+def behaviour_profiles(settings: Settings, start: date, end: date, today: date) -> list[dict[str, Any]]:
+    """Customer abusive-behaviour profiles refreshed during the period or in the last 2 days
+    (index rows pk behaviour#<day>, written by Enrich), newest per customer, highest score first."""
+    days = {(start + timedelta(d)).isoformat() for d in range((end - start).days + 1)}
+    days |= {(today - timedelta(d)).isoformat() for d in range(2)}
+    newest: dict[str, dict[str, Any]] = {}
+    for day in sorted(days):
+        for row in dynamo.query_pk(settings.aggregates_table, f"behaviour#{day}"):
+            newest[row["sk"]] = {**row, "customer_id": row["sk"]}
+    return sorted(newest.values(), key=lambda p: (-float(p.get("score") or 0), p["customer_id"]))
+
+
 def send_report(settings: Settings, period: str = "7d", today: date | None = None) -> dict[str, Any]:
-    report = build_report(settings, period, today)
+    return deliver(settings, build_report(settings, period, today), period)
+
+
+def deliver(settings: Settings, report: dict[str, Any], period: str) -> dict[str, Any]:
+    """Archive the report (.eml and a standalone .html) under reports/ and send it through SES."""
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H%M%SZ")
     prefix = f"reports/{period}/{stamp}"
     s3.put(settings.data_bucket, f"{prefix}.eml", report["mime"], "message/rfc822")
@@ -72,6 +102,10 @@ def send_report(settings: Settings, period: str = "7d", today: date | None = Non
               "start": str(report["data"].start), "end": str(report["data"].end)}
     logger().info("report sent", extra=result)
     return result
+
+
+def standalone_html(report: dict[str, Any]) -> str:
+    return _inline_images(report["html"], report["charts"])
 
 
 def _inline_images(html_body: str, charts: dict[str, bytes]) -> str:
