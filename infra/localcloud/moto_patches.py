@@ -5,6 +5,10 @@ item (up to 100) so it can roll back: with a few thousand aggregate rows a 100-i
 transaction costs seconds, and the local pipeline spends most of its time copying tables.
 Here only the items the transaction touches are snapshotted, and restored in place (without
 stream records) when it is cancelled, which is what DynamoDB does: all or nothing.
+
+moto's ``Query`` on a table (not an index) sorts every item of the table to pick one
+partition; thousands of per-customer queries on a growing table become quadratic. Here a
+base-table query reads only its partition, as DynamoDB does. Results are identical.
 """
 
 from __future__ import annotations
@@ -44,10 +48,40 @@ def _restore(table: Any, hash_key: Any, range_key: Any, old: Any) -> None:
         table.items[hash_key][range_key] = old
 
 
+def _patch_query(table_type: Any) -> None:
+    if getattr(table_type.query, "_supportlens_patched", False):
+        return
+    original_query, original_all_items = table_type.query, table_type.all_items
+
+    def all_items(self: Any) -> list[Any]:
+        partition = getattr(_active, "partition", None)
+        if partition is None or partition[0] is not self:
+            return original_all_items(self)
+        found = self.items.get(partition[1])
+        if found is None:
+            return []
+        return list(found.values()) if self.range_key_attr else [found]
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("index_name") or (len(args) > 6 and args[6]) or hash_key is None:
+            return original_query(self, hash_key, *args, **kwargs)
+        _active.partition = (self, hash_key)
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            _active.partition = None
+
+    query._supportlens_patched = True  # type: ignore[attr-defined]
+    table_type.query = query
+    table_type.all_items = all_items
+
+
 def apply() -> None:
     """Idempotent: patch moto's DynamoDB backend in this process."""
     import moto.dynamodb.models as models
     from moto.dynamodb.models.table import Table
+
+    _patch_query(Table)
 
     backend = models.DynamoDBBackend
     if getattr(backend.transact_write_items, "_supportlens_patched", False):

@@ -57,3 +57,18 @@ def test_cancelled_first_transaction_removes_items_it_created(table):
         table.transact_write_items(TransactItems=counter_transaction("chunk-9"))
     assert (value(table, "a"), value(table, "new")) == (1, None)
     assert table.scan(TableName="agg")["Count"] == 2
+
+
+def test_query_reads_only_its_partition_in_key_order(table):
+    for pk, sk in [("c#1", "2024-01-03"), ("c#2", "2024-01-01"), ("c#1", "2024-01-01"), ("c#1", "2024-01-02")]:
+        table.put_item(TableName="agg", Item={"pk": {"S": pk}, "sk": {"S": sk}})
+    got = table.query(TableName="agg", KeyConditionExpression="pk = :p AND sk >= :s",
+                      ExpressionAttributeValues={":p": {"S": "c#1"}, ":s": {"S": "2024-01-02"}})
+    assert [i["sk"]["S"] for i in got["Items"]] == ["2024-01-02", "2024-01-03"]
+    first = table.query(TableName="agg", KeyConditionExpression="pk = :p", Limit=2,
+                        ExpressionAttributeValues={":p": {"S": "c#1"}})
+    rest = table.query(TableName="agg", KeyConditionExpression="pk = :p", ExclusiveStartKey=first["LastEvaluatedKey"],
+                       ExpressionAttributeValues={":p": {"S": "c#1"}})
+    assert [i["sk"]["S"] for i in first["Items"] + rest["Items"]] == ["2024-01-01", "2024-01-02", "2024-01-03"]
+    assert table.query(TableName="agg", KeyConditionExpression="pk = :p",
+                       ExpressionAttributeValues={":p": {"S": "nobody"}})["Items"] == []

@@ -67,9 +67,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def add_model_commands(sub: Any) -> None:
     ev = sub.add_parser("evaluate", help="score a labelled CSV (text,label) with the production code path; prints one JSON object")
-    ev.add_argument("task", help="sentiment | abuse (more tasks may be registered)")
+    ev.add_argument("task", help="sentiment | abuse | clusters | similar (needs --train) | intent (needs --train)")
     ev.add_argument("--data", required=True, type=Path, help="CSV with columns text,label")
-    ev.add_argument("--train", type=Path, help="train a model on this CSV first and evaluate that model instead of the shipped one")
+    ev.add_argument("--train", type=Path, help="sentiment/abuse: train on this CSV first; similar: the texts searched; intent: the classifier's training set")
     ev.add_argument("--k", type=int, help="number of clusters / neighbours (tasks that use it)")
     ev.set_defaults(func=cmd_evaluate)
 

@@ -177,9 +177,97 @@ def evaluate_abuse(data: Dataset, options: EvalOptions) -> dict[str, Any]:
     return {"task": "abuse", "model": version, "threshold": scoring.ABUSE_FLAG_THRESHOLD, **abuse_metrics(labels, pred)}
 
 
+# ------------------------------------------------------------------ issues: clusters, similar, intent
+def production_vectors(texts: list[str]) -> np.ndarray:
+    """Embeddings exactly as Enrich makes them: clean, mask PII, the default embedder."""
+    from .domain import scoring
+    from .domain import text as textlib
+
+    return scoring.embed([textlib.mask_pii(textlib.clean_text(t))[0] for t in texts])
+
+
+def _entropy(counts: np.ndarray) -> float:
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+def clustering_metrics(y_true: list[str], y_pred: list[int]) -> dict[str, float]:
+    """NMI (arithmetic normalisation, as scikit-learn's default) and adjusted Rand index."""
+    true_ids = {c: i for i, c in enumerate(sorted(set(y_true)))}
+    pred_ids = {c: i for i, c in enumerate(sorted(set(y_pred)))}
+    table = np.zeros((len(true_ids), len(pred_ids)))
+    for t, p in zip(y_true, y_pred):
+        table[true_ids[t], pred_ids[p]] += 1
+    n = table.sum()
+    rows, cols = table.sum(axis=1), table.sum(axis=0)
+    nz = table > 0
+    mi = float((table[nz] / n * np.log(table[nz] * n / np.outer(rows, cols)[nz])).sum())
+    h_true, h_pred = _entropy(rows), _entropy(cols)
+    nmi = mi / ((h_true + h_pred) / 2) if h_true + h_pred > 0 else 1.0
+    pairs = lambda x: (x * (x - 1) / 2).sum()  # noqa: E731
+    index, expected_rows, expected_cols = pairs(table), pairs(rows), pairs(cols)
+    expected = expected_rows * expected_cols / (n * (n - 1) / 2) if n > 1 else 0.0
+    maximum = (expected_rows + expected_cols) / 2
+    ari = (index - expected) / (maximum - expected) if maximum != expected else 1.0
+    return {"nmi": round(max(nmi, 0.0), 4), "ari": round(float(ari), 4)}
+
+
+def evaluate_clusters(data: Dataset, options: EvalOptions) -> dict[str, Any]:
+    """Cluster the texts as ClusterFunction does (k by silhouette unless --k) and compare with the labels."""
+    from .domain import clustering, scoring
+
+    vectors = production_vectors(data.texts)
+    labels, _, k, _ = clustering.fit_clusters(vectors, k=options.k)
+    return {"task": "clusters", "embedding": scoring.EMBEDDING_ID, "n": len(data.texts), "k": int(k),
+            "true_k": len(set(data.labels)), **clustering_metrics(data.labels, [int(x) for x in labels])}
+
+
+def _require_train(task: str, options: EvalOptions) -> Dataset:
+    if options.train is None:
+        raise EvaluationError(f"{task} needs --train FILE.csv (the texts to search or fit)")
+    return options.train
+
+
+def evaluate_similar(data: Dataset, options: EvalOptions) -> dict[str, Any]:
+    """For each text, the label of its most similar train text (cosine of production embeddings)."""
+    from .domain import scoring
+
+    train = _require_train("similar", options)
+    train_vectors, test_vectors = production_vectors(train.texts), production_vectors(data.texts)
+    hits = 0
+    for start in range(0, len(test_vectors), 2048):  # bounded memory for big files
+        nearest = (test_vectors[start:start + 2048] @ train_vectors.T).argmax(axis=1)
+        hits += sum(train.labels[j] == data.labels[start + i] for i, j in enumerate(nearest))
+    return {"task": "similar", "embedding": scoring.EMBEDDING_ID, "n": len(data.texts), "train_n": len(train.texts),
+            "accuracy_at_1": round(hits / max(len(data.texts), 1), 4)}
+
+
+def evaluate_intent(data: Dataset, options: EvalOptions) -> dict[str, Any]:
+    """Fit the issue classifier (one unit centroid per label, the model Enrich assigns with) on train."""
+    from .domain import scoring
+    from .domain.issues_model import CentroidsModel
+
+    train = _require_train("intent", options)
+    classes = sorted(set(train.labels))
+    vectors = production_vectors(train.texts)
+    index = {c: i for i, c in enumerate(classes)}
+    sums = np.zeros((len(classes), vectors.shape[1]), dtype=np.float64)
+    np.add.at(sums, [index[label] for label in train.labels], vectors)
+    centroids = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-9)
+    model = CentroidsModel("intent-eval", classes, classes, centroids.astype(np.float32), scoring.EMBEDDING_ID)
+    predicted, _ = model.assign(production_vectors(data.texts))
+    all_classes = sorted(set(classes) | set(data.labels))
+    metrics = sentiment_metrics(data.labels, predicted, all_classes)
+    return {"task": "intent", "embedding": scoring.EMBEDDING_ID, "train_n": len(train.texts),
+            "n": metrics["n"], "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "classes": len(classes)}
+
+
 TASKS: dict[str, Callable[[Dataset, EvalOptions], dict[str, Any]]] = {
     "sentiment": evaluate_sentiment,
     "abuse": evaluate_abuse,
+    "clusters": evaluate_clusters,
+    "similar": evaluate_similar,
+    "intent": evaluate_intent,
 }
 
 

@@ -166,21 +166,28 @@ def trend(daily: dict[str, int], today: date, recent_days: int = 3, baseline_day
     return (growth if np.isfinite(growth) else 99.0), False, None
 
 
+def fit_clusters(vectors: np.ndarray, k: int | None = None, k_max: int = K_MAX, seed: int = 0
+                 ) -> tuple[np.ndarray, np.ndarray, int, dict[int, float]]:
+    """(labels, unit centroids, k, silhouette by k): k chosen by silhouette unless given."""
+    scores: dict[int, float] = {}
+    if k is None:
+        k_hi = max(2, min(k_max, len(vectors) // MIN_PER_ISSUE))
+        k, scores = choose_k(vectors, candidate_ks(k_hi), seed=seed)
+    if len(vectors) <= FULL_KMEANS_MAX:
+        model = KMeans(n_clusters=k, random_state=seed, n_init=2).fit(vectors)
+    else:
+        model = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096).fit(vectors)
+    centroids = model.cluster_centers_ / np.maximum(np.linalg.norm(model.cluster_centers_, axis=1, keepdims=True), 1e-9)
+    return model.labels_, centroids, k, scores
+
+
 def build_issues(corpus: Corpus, previous: CentroidsModel | None, version: str, k_max: int = K_MAX, seed: int = 0,
                  baseline: CentroidsModel | None = None) -> tuple[list[Issue], CentroidsModel, dict[int, float]]:
     """Cluster the corpus into issues. Ids are matched to `previous` (the latest model); an issue is
     *new* when its id is not in `baseline` (the model before today's runs; default `previous`), so
     re-running on the same day gives the same answer."""
     vectors = np.asarray(corpus.vectors, dtype=np.float32)  # no copy when already float32 (1M x 256 = 1 GB)
-    n = len(vectors)
-    k_hi = max(2, min(k_max, n // MIN_PER_ISSUE))
-    k, scores = choose_k(vectors, candidate_ks(k_hi), seed=seed)
-    if n <= FULL_KMEANS_MAX:
-        model = KMeans(n_clusters=k, random_state=seed, n_init=2).fit(vectors)
-    else:
-        model = MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096).fit(vectors)
-    labels = model.labels_
-    centroids = model.cluster_centers_ / np.maximum(np.linalg.norm(model.cluster_centers_, axis=1, keepdims=True), 1e-9)
+    labels, centroids, k, scores = fit_clusters(vectors, k_max=k_max, seed=seed)
     phrases = key_phrases(corpus.texts, labels, k)
     names = [", ".join(p[:3]) or f"issue {c + 1}" for c, p in enumerate(phrases)]
     ids, is_new = match_ids(centroids.astype(np.float32), previous, names)
