@@ -3,6 +3,8 @@ every row is accounted for, every emitted ticket is stored (or recognised as alr
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import shared_file
@@ -45,5 +47,7 @@ def test_shared_dataset_is_fully_accounted_for(aws, deployment, ingest, enrich, 
         assert len(lines) == record["rows_quarantined"]
         assert all('"reason"' in line and '"row_number"' in line for line in lines)
 
-    some = [t for t in dynamo.scan_all(deployment.outputs["TicketsTableName"]) if t["ticket_id"].startswith(f"{source}:")][:50]
-    assert some and all(t["sentiment"] in {"negative", "neutral", "positive"} and "clean_text" in t for t in some)
+    ids = [t["ticket_id"] for t in json.loads(messages[0]["Body"])["tickets"][:50]]
+    stored = dynamo.batch_get(deployment.outputs["TicketsTableName"], "ticket_id", ids, "ticket_id, sentiment, clean_text")
+    assert len(stored) == len(ids)
+    assert all(t["sentiment"] in {"negative", "neutral", "positive"} and "clean_text" in t for t in stored.values())
