@@ -79,3 +79,17 @@ def handler_module(deployment):
         return module
 
     return load
+
+
+@pytest.fixture
+def ingest(handler_module, lambda_context):
+    """IngestFunction's handler for one SQS record (one file notification)."""
+    module = handler_module("IngestFunction")
+    return lambda record: module.handler({"Records": [record]}, lambda_context)
+
+
+@pytest.fixture
+def enrich(handler_module, lambda_context):
+    """EnrichFunction's handler for a batch of SQS records."""
+    module = handler_module("EnrichFunction")
+    return lambda records: module.handler({"Records": records}, lambda_context)

@@ -45,18 +45,6 @@ def ddb(endpoint):
     aws_adapter.client.cache_clear()
 
 
-@pytest.fixture
-def ingest(handler_module, lambda_context):
-    module = handler_module("IngestFunction")
-    return lambda record: module.handler({"Records": [record]}, lambda_context)
-
-
-@pytest.fixture
-def enrich(handler_module, lambda_context):
-    module = handler_module("EnrichFunction")
-    return lambda records: module.handler({"Records": records}, lambda_context)
-
-
 def upload_chunk(aws, deployment, ingest, n: int) -> tuple[str, list[str], list[dict]]:
     """A CSV of n tickets through Ingest; returns (run id, ticket ids, TicketsQueue messages)."""
     run = uuid.uuid4().hex[:8]

@@ -50,18 +50,6 @@ def lineage(aws, deployment, key: str) -> dict:
     return items[0]
 
 
-@pytest.fixture
-def ingest(handler_module, lambda_context):
-    module = handler_module("IngestFunction")
-    return lambda record: module.handler({"Records": [record]}, lambda_context)
-
-
-@pytest.fixture
-def enrich(handler_module, lambda_context):
-    module = handler_module("EnrichFunction")
-    return lambda records: module.handler({"Records": records}, lambda_context)
-
-
 def test_upload_to_stored_tickets_with_exact_lineage(aws, deployment, ingest, enrich):
     bucket, queue = deployment.outputs["DataBucketName"], deployment.outputs["TicketsQueueUrl"]
     key = "incoming/twcs/run one/sample.csv.gz"  # spaces: notification keys arrive URL-encoded

@@ -9,7 +9,6 @@ import pytest
 
 from tests.conftest import shared_file
 from tests.integration.test_pipeline_handlers import drain, lineage, put, sqs_record
-from tests.integration.test_pipeline_handlers import enrich, ingest  # noqa: F401  (fixtures)
 
 DATASETS = [
     # (folder, key under incoming/, expected source, minimum tickets emitted)

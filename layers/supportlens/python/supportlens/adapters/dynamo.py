@@ -153,16 +153,20 @@ def lineage_add(table: str, file_id: str, counters: dict[str, int]) -> dict[str,
     }
 
 
-def put_if_absent(table: str, item: dict[str, Any], key_name: str) -> bool:
+def _conditional(method: str, **request: Any) -> bool:
+    """Call a conditional DynamoDB write: True when written, False when its condition did not hold."""
     try:
-        client("dynamodb").put_item(
-            TableName=table, Item=serialize(item), ConditionExpression=f"attribute_not_exists({key_name})"
-        )
+        getattr(client("dynamodb"), method)(**request)
         return True
     except ClientError as exc:
         if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
             return False
         raise
+
+
+def put_if_absent(table: str, item: dict[str, Any], key_name: str) -> bool:
+    return _conditional("put_item", TableName=table, Item=serialize(item),
+                        ConditionExpression=f"attribute_not_exists({key_name})")
 
 
 def get(table: str, key: dict[str, str]) -> dict[str, Any] | None:
@@ -238,17 +242,11 @@ def add_to_sets_capped(
     expression = "ADD " + ", ".join(f"#s{i} :s{i}" for i in range(len(sets)))
     if assignments:
         expression += " SET " + ", ".join(assignments)
-    try:
-        client("dynamodb").update_item(
-            TableName=table, Key={k: {"S": v} for k, v in key.items()}, UpdateExpression=expression,
-            ConditionExpression="attribute_not_exists(#s0) OR size(#s0) < :cap",
-            ExpressionAttributeNames=names, ExpressionAttributeValues=values,
-        )
-        return True
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
+    return _conditional(
+        "update_item", TableName=table, Key={k: {"S": v} for k, v in key.items()}, UpdateExpression=expression,
+        ConditionExpression="attribute_not_exists(#s0) OR size(#s0) < :cap",
+        ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+    )
 
 
 def put_unless_cooling_down(table: str, key_name: str, guard: dict[str, Any], item: dict[str, Any], cutoff_epoch: int) -> bool:
@@ -280,15 +278,9 @@ def add_once(table: str, key: dict[str, str], counters: dict[str, float], token:
     values = {f":v{i}": _SER.serialize(to_dynamo(counters[name])) for i, name in enumerate(sorted(counters))}
     values[":tokens"] = {"SS": [token]}
     values[":token"] = {"S": token}
-    try:
-        client("dynamodb").update_item(
-            TableName=table, Key={k: {"S": v} for k, v in key.items()},
-            UpdateExpression="ADD " + ", ".join([*(f"#c{i} :v{i}" for i in range(len(names))), "applied :tokens"]),
-            ConditionExpression="NOT contains(applied, :token)",
-            ExpressionAttributeNames=names, ExpressionAttributeValues=values,
-        )
-        return True
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-            return False
-        raise
+    return _conditional(
+        "update_item", TableName=table, Key={k: {"S": v} for k, v in key.items()},
+        UpdateExpression="ADD " + ", ".join([*(f"#c{i} :v{i}" for i in range(len(names))), "applied :tokens"]),
+        ConditionExpression="NOT contains(applied, :token)",
+        ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+    )
