@@ -403,25 +403,17 @@ def bench_report(opts: Options) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------ function sizes
-PRUNE_DIRS = {"__pycache__", "tests", "test"}
+SOURCE_EXCLUDES = {"__pycache__"}  # `sam build` copies code directories without bytecode caches
 
 
-def prune(directory: Path) -> None:
-    """What a real build ships: no bytecode caches, no test suites."""
-    for path in sorted(directory.rglob("*"), key=lambda p: -len(p.parts)):
-        if path.is_dir() and path.name in PRUNE_DIRS:
-            shutil.rmtree(path, ignore_errors=True)
-        elif path.is_file() and path.suffix in (".pyc", ".pyo"):
-            path.unlink()
-
-
-def tree_bytes(directory: Path, skip: set[str] = PRUNE_DIRS) -> int:
-    """Apparent size of every file (what Lambda counts once unzipped), skipping pruned directories."""
+def tree_bytes(directory: Path, skip: set[str] = SOURCE_EXCLUDES, bytecode: bool = False) -> int:
+    """Apparent size of every file (what Lambda counts once unzipped). Code directories: without
+    bytecode (not shipped); built layers: bytecode=True, skip nothing (the artifact is what ships)."""
     total = 0
     for dirpath, dirnames, filenames in os.walk(directory):
         dirnames[:] = [d for d in dirnames if d not in skip]
         for name in filenames:
-            if name.endswith((".pyc", ".pyo")):
+            if not bytecode and name.endswith((".pyc", ".pyo")):
                 continue
             path = Path(dirpath, name)
             if not path.is_symlink():
@@ -431,7 +423,8 @@ def tree_bytes(directory: Path, skip: set[str] = PRUNE_DIRS) -> int:
 
 def built_layer(layer_dir: Path, log_prefix: str = "", make_target: str | None = None) -> Path:
     """The layer as `sam build` makes it, cached by content hash: its own Makefile target when the
-    template says BuildMethod makefile (e.g. stripped nlp-deps), else `pip install --target`, pruned."""
+    template says BuildMethod makefile (stripped ml-deps, nlp-deps), else `pip install --target` for
+    the Lambda platform (manylinux2014 wheels), unpruned like sam's own pip builder."""
     requirements = layer_dir / "requirements.txt"
     makefile = layer_dir / "Makefile"
     extra = makefile.read_bytes() if make_target and makefile.exists() else b""
@@ -451,11 +444,11 @@ def built_layer(layer_dir: Path, log_prefix: str = "", make_target: str | None =
         return target
     log(f"{log_prefix}pip install --target for {layer_dir.name} (cached afterwards under {target.relative_to(ROOT)})")
     proc = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-compile", "--disable-pip-version-check",
-                           "--target", str(target / "python"), "-r", str(requirements)],
+                           "--target", str(target / "python"), "--platform", "manylinux2014_x86_64", "--implementation", "cp",
+                           "--python-version", "3.11", "--only-binary=:all:", "-r", str(requirements)],
                           capture_output=True, text=True, timeout=1200)
     if proc.returncode != 0:
         raise RuntimeError(f"pip install for {layer_dir.name} failed: {proc.stderr.strip()[-600:]}")
-    prune(target / "python")
     (target / ".complete").write_text(datetime.now(timezone.utc).isoformat())
     return target
 
@@ -471,7 +464,7 @@ def bench_function_size(opts: Options) -> dict[str, Any]:
             if layer_id not in layer_sizes:
                 if built and (directory / "requirements.txt").exists():
                     make_target = f"build-{layer_id}" if built == "makefile" else None
-                    layer_sizes[layer_id] = tree_bytes(built_layer(directory, "  ", make_target)) / mib
+                    layer_sizes[layer_id] = tree_bytes(built_layer(directory, "  ", make_target), skip=set(), bytecode=True) / mib
                 else:  # a code layer: shipped as it is in the repository
                     layer_sizes[layer_id] = tree_bytes(directory) / mib
             parts[layer_id] = layer_sizes[layer_id]

@@ -7,6 +7,7 @@ MODEL_CARD_<task>.md} and prints the validation and held-out test metrics.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import json
 import sys
 import time
@@ -112,7 +113,7 @@ monotonically). An explicit threat ("kill you") always scores >= 0.9 (rule).
    regression (C={C}), trained on Davidson et al. tweets (hate speech or offensive = abusive,
    neither = not abusive) plus ordinary support tweets (airline tweets, TWCS customer tweets) as
    not-abusive examples from the support domain.
-2. `profanity_check`: the model shipped in `alt-profanity-check` 1.9.1 (PyPI, **MIT**, trained by
+2. `profanity_check`: the model shipped in `alt-profanity-check` {pc_version} (PyPI, **MIT**, trained by
    its authors on Davidson et al. and Wikipedia toxic comments: TF-IDF + LinearSVC with sigmoid
    calibration, 5 folds), exported to arrays at build time.
 The threshold is the lowest one whose abusive-class F1 on validation is within 0.005 of the best,
@@ -144,6 +145,13 @@ Date: {version}. Retrain with `make models`.
 """
 
 
+def _installed_version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
 def write_card(path: Path, task: str, report: dict, template: str) -> None:
     info = report["training"]
     model = models.TextModel.load(path)
@@ -166,7 +174,7 @@ def write_card(path: Path, task: str, report: dict, template: str) -> None:
                 rows.append(f"| {source} (all not abusive) | {m['n']} | - | - | - | - | {m['flag_rate']} |")
         combine = model.combine["weights"] if model.combine else "n/a"
         text = template.format(
-            version=VERSION, size=report["size"], flag=scoring.ABUSE_FLAG_THRESHOLD, threshold=model.threshold,
+            version=VERSION, pc_version=_installed_version("alt-profanity-check"), size=report["size"], flag=scoring.ABUSE_FLAG_THRESHOLD, threshold=model.threshold,
             combine=[round(w, 3) for w in combine] if combine != "n/a" else combine, C=info["C"], budget=info["max_support_flag_rate"],
             train_rows=info["train_rows"], validation_rows=info["validation_rows"], test_rows="\n".join(rows),
             val_f1=info["validation"]["f1"], val_macro=info["validation"]["macro_f1"], val_flag=info.get("validation_support_flag_rate"),
