@@ -7,8 +7,8 @@ from datetime import datetime
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from supportlens.adapters.s3 import event_key
-from supportlens.logic.ingest import ingest_object, s3_records
+from supportlens.adapters.s3 import event_key, s3_records
+from supportlens.logic.ingest import ingest_object
 from supportlens.observability import logger
 from supportlens.settings import Settings
 

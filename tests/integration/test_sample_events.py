@@ -51,3 +51,16 @@ def test_cluster_and_report_sample_schedules(aws, deployment, handler_module, la
     assert result["message_id"] and result["archive"].startswith("reports/7d/")
     raw = aws("s3").get_object(Bucket=deployment.outputs["DataBucketName"], Key=result["archive"])["Body"].read()
     assert b"multipart/related" in raw and b"text/plain" in raw
+
+
+def test_train_sample_notification(aws, deployment, handler_module, lambda_context):
+    event = load("train/sqs_s3_training_notification.json")
+    key = json.loads(event["Records"][0]["body"])["Records"][0]["s3"]["object"]["key"]
+    bucket = deployment.outputs["DataBucketName"]
+    aws("s3").put_object(Bucket=bucket, Key=key, Body=(EVENTS / "samples" / "intents_sample.csv").read_bytes())
+    try:
+        assert handler_module("TrainFunction").handler(event, lambda_context) == {"batchItemFailures": []}
+        pointer = json.loads(aws("s3").get_object(Bucket=bucket, Key="models/intent/latest.json")["Body"].read())
+        assert pointer["source"] == key and "intent.npz" in pointer["files"]
+    finally:  # other tests enrich without an intent model
+        aws("s3").delete_object(Bucket=bucket, Key="models/intent/latest.json")

@@ -108,17 +108,17 @@ def test_function_specs_follow_template_layers_and_conditions():
         assert "GenaiDepsLayer" not in layers["Enrich"]
 
 
-def test_prune_and_size_count_what_a_build_ships(tmp_path: Path):
+def test_size_counts_what_a_build_ships(tmp_path: Path):
+    """Code directories ship without bytecode caches (sam build drops them); a built layer ships
+    every file it holds, its compiled bytecode and any test suites included."""
     (tmp_path / "pkg" / "__pycache__").mkdir(parents=True)
     (tmp_path / "pkg" / "tests").mkdir()
     (tmp_path / "pkg" / "mod.py").write_bytes(b"x" * 1000)
     (tmp_path / "pkg" / "lib.so").write_bytes(b"y" * 5000)
     (tmp_path / "pkg" / "__pycache__" / "mod.cpython-311.pyc").write_bytes(b"z" * 700)
     (tmp_path / "pkg" / "tests" / "test_mod.py").write_bytes(b"t" * 900)
-    assert run.tree_bytes(tmp_path) == 6000
-    run.prune(tmp_path)
-    assert sorted(p.name for p in (tmp_path / "pkg").iterdir()) == ["lib.so", "mod.py"]
-    assert run.tree_bytes(tmp_path, skip=set()) == 6000
+    assert run.tree_bytes(tmp_path) == 6900
+    assert run.tree_bytes(tmp_path, skip=set(), bytecode=True) == 7600
 
 
 def test_child_peak_rss_is_the_childs_own(tmp_path: Path):

@@ -146,10 +146,10 @@ def test_train_abuse_then_evaluate_with_train_file(tmp_path, capsys, sample_text
     assert code == 0 and result["n"] == len(ABUSE_ROWS) and result["model"] != scoring.model_version("abuse")
 
 
-def test_upload_model_puts_versioned_files_and_pointer(tmp_path, monkeypatch):
+def test_publish_model_puts_versioned_files_and_pointer(tmp_path, monkeypatch):
     moto = pytest.importorskip("moto")
     from supportlens.adapters import aws
-    from supportlens.cli_models import upload_model
+    from supportlens.logic.train import publish_model
 
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         monkeypatch.delenv(name, raising=False)
@@ -165,7 +165,7 @@ def test_upload_model_puts_versioned_files_and_pointer(tmp_path, monkeypatch):
         with moto.mock_aws():
             s3 = aws.client("s3")
             s3.create_bucket(Bucket="models-test-bucket")
-            keys = upload_model(model_dir, "abuse", "v9", "models-test-bucket")
+            keys = publish_model("models-test-bucket", model_dir, "abuse", "v9")
             assert keys[-1] == "models/abuse/latest.json"
             listed = sorted(o["Key"] for o in s3.list_objects_v2(Bucket="models-test-bucket", Prefix="models/")["Contents"])
             assert listed == sorted(keys)

@@ -83,6 +83,6 @@ def test_banking77_through_the_cli(capsys, tmp_path):
     clusters = run(capsys, "clusters", "--data", str(test_csv), "--k", "77")
     print(json.dumps({"intent": intent, "similar": similar, "clusters": clusters}))
     # Floors a little under what was measured here (see README); targets are 0.93 / 0.92 / 0.80.
-    assert intent["accuracy"] >= 0.78
+    assert intent["accuracy"] >= 0.89  # 0.913 measured (logistic regression on the embedding)
     assert similar["accuracy_at_1"] >= 0.82
     assert clusters["nmi"] >= 0.70

@@ -23,21 +23,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def upload_model(model_dir: Path, task: str, version: str, bucket: str) -> list[str]:
-    """Put a model directory under s3://bucket/models/<task>/<version>/ and move models/<task>/latest.json to it."""
-    from .adapters.aws import client
-
-    s3 = client("s3")
-    prefix = f"models/{task}/{version}/"
-    keys = []
-    for path in sorted(p for p in model_dir.iterdir() if p.is_file()):
-        s3.put_object(Bucket=bucket, Key=prefix + path.name, Body=path.read_bytes())
-        keys.append(prefix + path.name)
-    pointer = {"task": task, "version": version, "prefix": prefix, "files": [k.rsplit("/", 1)[1] for k in keys]}
-    s3.put_object(Bucket=bucket, Key=f"models/{task}/latest.json", Body=json.dumps(pointer).encode())
-    return keys + [f"models/{task}/latest.json"]
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
@@ -59,8 +44,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.upload or args.stack:
         from .cli import resolve_outputs
 
+        from .logic.train import publish_model
+
         outputs = resolve_outputs(args.stack)
-        result["uploaded"] = upload_model(out_dir, args.task, version, outputs["DataBucketName"])
+        result["uploaded"] = publish_model(outputs["DataBucketName"], out_dir, args.task, version, {"source": str(args.data)})
     print(json.dumps(result))
     return 0
 
@@ -73,8 +60,8 @@ def add_model_commands(sub: Any) -> None:
     ev.add_argument("--k", type=int, help="number of clusters / neighbours (tasks that use it)")
     ev.set_defaults(func=cmd_evaluate)
 
-    tr = sub.add_parser("train", help="train a sentiment or abuse model on a labelled CSV (text,label) into a versioned directory")
-    tr.add_argument("task", choices=["sentiment", "abuse"])
+    tr = sub.add_parser("train", help="train a sentiment, abuse or intent model on a labelled CSV (text,label) into a versioned directory")
+    tr.add_argument("task", choices=["sentiment", "abuse", "intent"])
     tr.add_argument("--data", required=True, type=Path, help="CSV with columns text,label")
     tr.add_argument("--out", type=Path, default=Path("out/models"), help="writes OUT/<task>/<version>/ and OUT/<task>/latest.json")
     tr.add_argument("--version", help="default: UTC timestamp")

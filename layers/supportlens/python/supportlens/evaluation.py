@@ -118,6 +118,8 @@ _SENTIMENT_LABELS = {"negative": "negative", "neg": "negative", "neutral": "neut
 
 
 def normalise_labels(task: str, labels: list[str]) -> list[str]:
+    if task == "intent":  # the user's own categories, taken as written (trimmed)
+        return [label.strip() for label in labels]
     table = _ABUSE_LABELS if task == "abuse" else _SENTIMENT_LABELS
     out, unknown = [], set()
     for label in labels:
@@ -243,23 +245,17 @@ def evaluate_similar(data: Dataset, options: EvalOptions) -> dict[str, Any]:
 
 
 def evaluate_intent(data: Dataset, options: EvalOptions) -> dict[str, Any]:
-    """Fit the issue classifier (one unit centroid per label, the model Enrich assigns with) on train."""
+    """Fit the intent classifier on train exactly as `supportlens train intent` does, then score data."""
     from .domain import scoring
-    from .domain.issues_model import CentroidsModel
 
     train = _require_train("intent", options)
-    classes = sorted(set(train.labels))
-    vectors = production_vectors(train.texts)
-    index = {c: i for i, c in enumerate(classes)}
-    sums = np.zeros((len(classes), vectors.shape[1]), dtype=np.float64)
-    np.add.at(sums, [index[label] for label in train.labels], vectors)
-    centroids = sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-9)
-    model = CentroidsModel("intent-eval", classes, classes, centroids.astype(np.float32), scoring.EMBEDDING_ID)
-    predicted, _ = model.assign(production_vectors(data.texts))
-    all_classes = sorted(set(classes) | set(data.labels))
+    with tempfile.TemporaryDirectory() as tmp:
+        model = _trained_model("intent", train, Path(tmp))
+    predicted, _ = model.predict(production_vectors(data.texts))
+    all_classes = sorted(set(model.classes) | set(data.labels))
     metrics = sentiment_metrics(data.labels, predicted, all_classes)
     return {"task": "intent", "embedding": scoring.EMBEDDING_ID, "train_n": len(train.texts),
-            "n": metrics["n"], "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "classes": len(classes)}
+            "n": metrics["n"], "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"], "classes": len(model.classes)}
 
 
 TASKS: dict[str, Callable[[Dataset, EvalOptions], dict[str, Any]]] = {

@@ -13,6 +13,13 @@ def event_key(raw_key: str) -> str:
     return unquote_plus(raw_key)
 
 
+def s3_records(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The object-created records in one S3 notification (S3's TestEvent has none)."""
+    if body.get("Event") == "s3:TestEvent":
+        return []
+    return [r for r in body.get("Records", []) if str(r.get("eventName", "")).startswith("ObjectCreated")]
+
+
 def open_object(bucket: str, key: str, version_id: str | None = None) -> IO[bytes]:
     kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
     if version_id:

@@ -11,7 +11,9 @@ from typing import Any
 import numpy as np
 
 from . import entities, metrics, scoring, text
+from .intent_model import IntentModel
 from .issues_model import CentroidsModel
+from .models import TextModel
 from .tickets import Ticket
 
 LONG_CALL_S = 3000
@@ -26,7 +28,10 @@ class EnrichedBatch:
 
 
 def enrich(tickets: list[Ticket], model: CentroidsModel | None = None, now: datetime | None = None,
-           embed: Callable[[list[str]], np.ndarray] | None = None) -> EnrichedBatch:
+           embed: Callable[[list[str]], np.ndarray] | None = None, sentiment_model: TextModel | None = None,
+           abuse_model: TextModel | None = None, intent_model: IntentModel | None = None) -> EnrichedBatch:
+    """Score, embed and classify `tickets`. `model` assigns issues; `sentiment_model`/`abuse_model`
+    replace the shipped ones (user-trained); `intent_model` adds the user's own categories."""
     now = now or datetime.now(timezone.utc)
     items: list[dict[str, Any]] = []
     cleaned: list[str] = []
@@ -37,8 +42,10 @@ def enrich(tickets: list[Ticket], model: CentroidsModel | None = None, now: date
         masked_text, _ = text.mask_pii(ticket.text)
         prepared.append((ticket, clean, masked_clean, pii, masked_text))
     # The linear models score a whole batch in one sparse product: far faster than per text.
-    sentiments = scoring.sentiment_batch([p[2] or p[4] for p in prepared])
-    abuse_scores = scoring.abuse_batch([p[2] for p in prepared])
+    sentiments = scoring.sentiment_batch([p[2] or p[4] for p in prepared], sentiment_model)
+    abuse_scores = scoring.abuse_batch([p[2] for p in prepared], abuse_model)
+    model_versions = {"sentiment_model": (sentiment_model.version if sentiment_model else scoring.model_version("sentiment")),
+                      "abuse_model": (abuse_model.version if abuse_model else scoring.model_version("abuse"))}
     for (ticket, clean, masked_clean, pii, masked_text), (label, score), abuse in zip(prepared, sentiments, abuse_scores):
         item = ticket.model_dump(mode="json", exclude_none=True)
         item.update(
@@ -54,6 +61,7 @@ def enrich(tickets: list[Ticket], model: CentroidsModel | None = None, now: date
             day=ticket.created_at.strftime("%Y-%m-%d"),
             hour=ticket.created_at.hour,
             enriched_at=now.isoformat(),
+            **model_versions,
         )
         items.append({k: v for k, v in item.items() if v is not None and v != []})
         cleaned.append(masked_clean)
@@ -68,6 +76,12 @@ def enrich(tickets: list[Ticket], model: CentroidsModel | None = None, now: date
             item["issue_id"] = issue_id
             item["issue_confidence"] = round(float(conf), 4)
             item["issue_model"] = model.version
+    if intent_model is not None and len(items):
+        intents, probability = intent_model.predict(vectors)
+        for item, intent, p in zip(items, intents, probability):
+            item["intent"] = intent
+            item["intent_confidence"] = round(float(p), 4)
+            item["intent_model"] = intent_model.version
     return EnrichedBatch(items, vectors, cleaned)
 
 

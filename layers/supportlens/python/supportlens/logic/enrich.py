@@ -7,7 +7,7 @@ import io
 import json
 import time
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import ValidationError
@@ -16,12 +16,16 @@ from ..adapters import dynamo, gemini, s3
 from ..domain.embedding import LEGACY_EMBEDDING_ID
 from ..domain.enrichment import aggregate, enrich
 from ..domain.ingest import BATCH_SCHEMA, EVENT_SCHEMA
+from ..domain.intent_model import IntentModel
 from ..domain.issues_model import CentroidsModel
 from ..domain.sources import FORMATS, RowContext, RowInvalid
 from ..domain.tickets import Ticket
 from ..observability import logger
 from ..settings import Settings
 from .behaviour import record_behaviour
+from .user_models import UserModels
+
+M = TypeVar("M", CentroidsModel, IntentModel)
 
 MODEL_POINTER = "models/centroids/latest.json"
 MODEL_REFRESH_S = 300
@@ -36,6 +40,7 @@ class ModelCache:
     """The current centroids model, re-checked every few minutes so new versions apply without a redeploy."""
 
     def __init__(self) -> None:
+        self.user = UserModels()  # models trained on the user's labels (sentiment, abuse, intent)
         self.model: CentroidsModel | None = None
         self.checked = 0.0
         self.pointer: str | None = None
@@ -58,6 +63,7 @@ class ModelCache:
 
     def invalidate(self) -> None:
         self.checked = 0.0
+        self.user.invalidate()
 
 
 def parse_message(body: str) -> tuple[str, str | None, list[Ticket], list[dict[str, Any]]]:
@@ -98,7 +104,10 @@ def store_message(body: str, settings: Settings, models: ModelCache) -> dict[str
     unique = {t.ticket_id: t for t in fresh}
     embedder = gemini.embedder_for(settings)  # local (default) or Gemini, built once per container
     model = usable_model(models.get(settings.data_bucket), embedder.embedding_id)
-    batch = enrich(list(unique.values()), model, embed=embedder)
+    user = models.user.get(settings.data_bucket)
+    intent = usable_model(user.intent, embedder.embedding_id)
+    batch = enrich(list(unique.values()), model, embed=embedder, sentiment_model=user.sentiment, abuse_model=user.abuse,
+                   intent_model=intent)
     for item in batch.items:
         item["chunk_id"] = chunk_id
         item["embedding_id"] = embedder.embedding_id
@@ -115,13 +124,13 @@ def store_message(body: str, settings: Settings, models: ModelCache) -> dict[str
 _MISMATCH_LOGGED: set[str] = set()
 
 
-def usable_model(model: CentroidsModel | None, embedding_id: str) -> CentroidsModel | None:
-    """The centroids model when it lives in the current embedder's space, else None (no assignment)."""
+def usable_model(model: M | None, embedding_id: str) -> M | None:
+    """The centroids or intent model when it lives in the current embedder's space, else None (not applied)."""
     if model is None or model.matches(embedding_id):
         return model
     if model.version not in _MISMATCH_LOGGED:
         _MISMATCH_LOGGED.add(model.version)
-        logger().warning("centroids model is from another embedder: issues are not assigned until Cluster runs",
+        logger().warning("model is from another embedder: not applied (Cluster or `train intent` must refit it)",
                          extra={"model_version": model.version, "model_embedding_id": model.embedding_id,
                                 "embedding_id": embedding_id})
     return None

@@ -15,13 +15,6 @@ from ..settings import Settings
 DONE_STATUSES = {"emitted", "rejected", "partial"}
 
 
-def s3_records(body: dict[str, Any]) -> list[dict[str, Any]]:
-    """The object-created records in one notification (S3's TestEvent has none)."""
-    if body.get("Event") == "s3:TestEvent":
-        return []
-    return [r for r in body.get("Records", []) if str(r.get("eventName", "")).startswith("ObjectCreated")]
-
-
 def quarantine_key(key: str) -> str:
     return f"quarantine/{key}.errors.jsonl"
 

@@ -7,18 +7,24 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..domain.intent_model import IntentModel
 from ..domain.models import TextModel
 from .data import Labelled
-from .recipes import train_abuse, train_sentiment
+from .recipes import train_abuse, train_intent, train_sentiment
+
+# sentiment/abuse keep a validation split for their thresholds and biases; an intent classifier
+# on embeddings learns from a few examples per label (validation is then only a report).
+MIN_ROWS = {"sentiment": 20, "abuse": 20, "intent": 6}
 
 
 def train_from_labelled(
     task: str, texts: list[str], labels: list[str], out_dir: Path, version: str | None = None, use_profanity_check: bool = True
-) -> tuple[TextModel, dict[str, Any]]:
+) -> tuple[TextModel | IntentModel, dict[str, Any]]:
     """Train `task` on (texts, normalised labels); 15 % of the rows (hash of the text) are held back
     for the validation choices (class biases, threshold, stacking)."""
-    if len(texts) < 20:
-        raise ValueError(f"need at least 20 labelled rows to train, got {len(texts)}")
+    minimum = MIN_ROWS.get(task, 20)
+    if len(texts) < minimum:
+        raise ValueError(f"need at least {minimum} labelled rows to train {task}, got {len(texts)}")
     data = Labelled()
     for text, label in zip(texts, labels):
         data.add(text, label, f"user:{text}", "user")
@@ -36,7 +42,12 @@ def train_from_labelled(
         return train_sentiment(train, validation, out_dir, meta=meta, confidence_power=0.0)
     if task == "abuse":
         return train_abuse(train, validation, out_dir, meta=meta, use_profanity_check=use_profanity_check)
-    raise ValueError(f"cannot train task {task!r} (sentiment, abuse)")
+    if task == "intent":
+        from ..domain import scoring
+        from ..evaluation import production_vectors
+
+        return train_intent(train, validation, out_dir, production_vectors, scoring.EMBEDDING_ID, meta=meta)
+    raise ValueError(f"cannot train task {task!r} (sentiment, abuse, intent)")
 
 
 def write_pointer(root: Path, task: str, version: str) -> Path:

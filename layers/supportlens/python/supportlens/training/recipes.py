@@ -1,4 +1,4 @@
-"""Training recipes for the sentiment and abuse models (scikit-learn is imported only in this package).
+"""Training recipes for the sentiment, abuse and intent models (scikit-learn is imported only in this package).
 
 Every choice (hyper-parameters, class biases, stacking weights, the flag threshold) is made on
 the validation split; the test split is only measured. Seeds are fixed, so `make models`
@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from scipy import sparse
 
 from ..domain import models
+from ..domain.intent_model import IntentModel
 from ..evaluation import abuse_metrics, sentiment_metrics
 from .data import Labelled
 from .export import linear_component, write_model
@@ -198,4 +199,40 @@ def train_abuse(
     if support.any():
         info["validation_support_flag_rate"] = round(float((p_val[support] >= threshold).mean()), 4)
     model = write_model(out_dir, {**meta, "threshold": threshold, "training": info}, components)
+    return model, info
+
+
+# ------------------------------------------------------------------ intent
+INTENT_C = 10.0  # Banking77 80/20: C=1 0.887, C=10 0.913, C=30 0.911 accuracy (static embedding)
+
+
+def train_intent(
+    train: Labelled,
+    validation: Labelled,
+    out_dir: Path,
+    embed: Any,
+    embedding_id: str,
+    meta: dict[str, Any] | None = None,
+    C: float = INTENT_C,
+) -> tuple[IntentModel, dict[str, Any]]:
+    """Softmax logistic regression on production embeddings (`embed`: texts -> unit vectors).
+
+    Measured on `validation`, then refitted on train + validation for the shipped arrays.
+    """
+    if len(set(train.labels)) < 2:
+        raise ValueError("intent needs at least two different labels")
+    vectors_train, vectors_val = embed(train.texts), embed(validation.texts)
+
+    def fit(x: np.ndarray, y: list[str]) -> LogisticRegression:
+        return LogisticRegression(C=C, max_iter=3000, random_state=SEED).fit(x, y)
+
+    classifier = fit(vectors_train, train.labels)
+    predicted = list(classifier.predict(vectors_val)) if len(validation) else []
+    scores = sentiment_metrics(validation.labels, predicted, sorted(set(classifier.classes_) | set(validation.labels))) if predicted else {}
+    info = {"C": C, "train_rows": len(train), "validation_rows": len(validation),
+            "validation": {k: scores[k] for k in ("accuracy", "macro_f1")} if scores else None}
+    final = fit(np.vstack([vectors_train, vectors_val]) if len(validation) else vectors_train, train.labels + validation.labels)
+    model = IntentModel(str((meta or {}).get("version", "unknown")), [str(c) for c in final.classes_],
+                        final.coef_, final.intercept_, embedding_id, {**(meta or {}), "training": info})
+    model.save(out_dir)
     return model, info
