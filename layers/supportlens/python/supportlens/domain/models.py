@@ -28,6 +28,7 @@ from . import text as textlib
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 FORMAT = 1
+WORD_CACHE_SIZE = 100_000  # distinct words whose char_wb n-gram ids a block keeps (tens of MB at most)
 _WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's, for the char analyzers
 
 # Negation marking (sentiment): words after a negator, up to punctuation, get a "neg_" prefix.
@@ -113,6 +114,7 @@ class TfidfBlock:
         if len(self.vocabulary) != len(vocabulary):
             raise ModelError(f"{self.name}: duplicate terms in the vocabulary")
         self.n_features = len(vocabulary)
+        self._word_ids: dict[str, tuple[int, ...]] = {}  # char_wb: word -> ids of its n-grams
         self.idf = None if idf is None else np.asarray(idf, dtype=np.float64)
         if self.idf is not None and self.idf.shape != (self.n_features,):
             raise ModelError(f"{self.name}: idf has shape {self.idf.shape}, vocabulary has {self.n_features} terms")
@@ -161,30 +163,62 @@ class TfidfBlock:
     def _char_wb_ngrams(self, doc: str) -> list[str]:
         doc = _WHITE_SPACES.sub(" ", doc)
         grams: list[str] = []
-        min_n, max_n = self.min_n, self.max_n
         for word in doc.split():
-            word = " " + word + " "
-            length = len(word)
-            for n in range(min_n, max_n + 1):
-                if length <= n:  # a short word is counted once, whole (scikit-learn's rule)
-                    grams.append(word)
-                    break
-                grams += [word[i : i + n] for i in range(length - n + 1)]
+            grams += self._word_grams(word)
         return grams
+
+    def _word_grams(self, word: str) -> list[str]:
+        """char_wb n-grams of one word: within the word padded with one space each side."""
+        word = " " + word + " "
+        length = len(word)
+        grams: list[str] = []
+        for n in range(self.min_n, self.max_n + 1):
+            if length <= n:  # a short word is counted once, whole (scikit-learn's rule)
+                grams.append(word)
+                break
+            grams += [word[i : i + n] for i in range(length - n + 1)]
+        return grams
+
+    def _char_wb_ids(self, doc: str) -> list[int]:
+        """Vocabulary ids of a document's char_wb n-grams. char_wb n-grams never cross words, so
+        each distinct word's ids are computed once and cached (words repeat: Zipf)."""
+        if self.lowercase:
+            doc = doc.lower()
+        ids: list[int] = []
+        cache, vocabulary = self._word_ids, self.vocabulary
+        for word in doc.split():  # = scikit-learn's whitespace normalisation followed by split()
+            known = cache.get(word)
+            if known is None:
+                known = tuple(i for i in map(vocabulary.get, self._word_grams(word)) if i is not None)
+                if len(cache) >= WORD_CACHE_SIZE:
+                    cache.clear()  # bounded memory; refills with the words in use
+                cache[word] = known
+            ids += known
+        return ids
 
     # ---- transform
     def counts(self, docs: list[str]) -> Csr:
         n_features = max(self.n_features, 1)
-        grams: list[str] = []
         lengths = np.zeros(len(docs), dtype=np.int64)
-        for row, doc in enumerate(docs):
-            terms = self.analyze(doc)
-            lengths[row] = len(terms)
-            grams += terms
-        ids = np.fromiter(map(self.vocabulary.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
-        rows = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
-        known = ids >= 0
-        flat, counts = np.unique(rows[known] * n_features + ids[known], return_counts=True)
+        if self.analyzer == "char_wb":
+            found: list[int] = []
+            for row, doc in enumerate(docs):
+                doc_ids = self._char_wb_ids(doc)
+                lengths[row] = len(doc_ids)
+                found += doc_ids
+            ids = np.array(found, dtype=np.int64)
+            rows = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
+        else:
+            grams: list[str] = []
+            for row, doc in enumerate(docs):
+                terms = self.analyze(doc)
+                lengths[row] = len(terms)
+                grams += terms
+            all_ids = np.fromiter(map(self.vocabulary.get, grams, repeat(-1)), dtype=np.int64, count=len(grams))
+            known = all_ids >= 0
+            ids = all_ids[known]
+            rows = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)[known]
+        flat, counts = np.unique(rows * n_features + ids, return_counts=True)
         rows, cols = np.divmod(flat, n_features)
         indptr = np.zeros(len(docs) + 1, dtype=np.int64)
         np.cumsum(np.bincount(rows, minlength=len(docs)), out=indptr[1:])
