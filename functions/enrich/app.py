@@ -5,12 +5,13 @@ import os
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from supportlens.logic.enrich import ModelCache, store_message
+from supportlens.logic.enrich import ModelCache, load_models, store_message
 from supportlens.observability import logger
 from supportlens.settings import Settings
 
 SETTINGS = Settings.from_env(os.environ)
 MODELS = ModelCache()
+load_models()
 processor = BatchProcessor(event_type=EventType.SQS)
 
 

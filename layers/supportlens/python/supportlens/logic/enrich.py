@@ -66,6 +66,17 @@ class ModelCache:
         self.user.invalidate()
 
 
+def load_models() -> None:
+    """Load the shipped models and spaCy in Lambda's init phase (full CPU, once per container),
+    so the first batch does not pay for them and cold start measures the whole cost."""
+    from ..domain import entities, scoring
+
+    scoring.sentiment_batch(["warm up"])
+    scoring.abuse_batch(["warm up"])
+    scoring.embed(["warm up"])
+    entities.extract_entities(["warm up"])
+
+
 def parse_message(body: str) -> tuple[str, str | None, list[Ticket], list[dict[str, Any]]]:
     """(chunk_id, file_id, tickets, rejects). Raises UnsupportedSchema for unknown schemas."""
     try:
