@@ -15,6 +15,7 @@ import email
 import importlib.util
 import json
 import os
+import sys
 import statistics
 import uuid
 from collections import Counter, defaultdict
@@ -113,9 +114,13 @@ def stored_alerts(cloud) -> list[dict]:
 # --------------------------------------------------------------------------- configuration
 
 
-def test_override_from_s3_and_ssm_and_bad_override_falls_back(cloud, capsys):
+def test_override_from_s3_and_ssm_and_bad_override_falls_back(cloud, capsys, monkeypatch):
     from supportlens.domain.alerts import DEFAULT_CONFIG, load_config
     from supportlens.logic.alert_config import ConfigCache, resolve
+    from supportlens.observability import logger
+
+    # The process-wide logger keeps the stdout it was created with (an earlier test's capture).
+    monkeypatch.setattr(logger().registered_handler, "stream", sys.stdout)
 
     bucket = cloud.outputs["DataBucketName"]
     s3 = client(cloud, "s3")

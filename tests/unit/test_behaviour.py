@@ -224,3 +224,14 @@ def test_behaviour_alerts_from_profiles_and_buckets():
 def test_behaviour_rule_validation(rule, message):
     with pytest.raises(AlertConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
         load_config({**DEFAULT_CONFIG, "behaviour_rules": [rule]})
+
+
+def test_counter_rows_of_one_day_from_several_chunks_add_up():
+    day_a, day_b = behaviour.chunk_row_sk("2024-03-05", "file#chunk0"), behaviour.chunk_row_sk("2024-03-05", "event#t9")
+    assert day_a != day_b and behaviour.row_day(day_a) == "2024-03-05"
+    assert behaviour.chunk_row_sk("2024-03-05", "file#chunk0") == day_a  # a redelivered chunk rewrites its own row
+    rows = [{"sk": day_a, "tickets": 2, "abusive": 1}, {"sk": day_b, "tickets": 1, "abusive": 1}, {"sk": "profile", "tickets": 99}]
+    counts = behaviour.window_counts(rows, date(2024, 3, 5))
+    assert counts["tickets"] == 3 and counts["abusive"] == 2
+    assert behaviour.row_day("profile") is None and behaviour.row_day("2024-13-01#x") is None
+

@@ -217,38 +217,6 @@ def query_sk_from(table: str, pk: str, sk_from: str) -> list[dict[str, Any]]:
     return items
 
 
-def add_to_sets_capped(
-    table: str, key: dict[str, str], sets: dict[str, set[str]], cap: int, if_absent: dict[str, Any] | None = None,
-    expires_at: int | None = None,
-) -> bool:
-    """ADD strings to string-set attributes unless the first set already holds `cap` members.
-
-    Set ADD is idempotent, so a redelivered message changes nothing. Returns False when capped.
-    """
-    sets = {name: sorted(values) for name, values in sets.items() if values}
-    if not sets:
-        return True
-    names = {f"#s{i}": name for i, name in enumerate(sets)}
-    values: dict[str, Any] = {f":s{i}": {"SS": members} for i, members in enumerate(sets.values())}
-    values[":cap"] = {"N": str(cap)}
-    assignments = []
-    for i, (name, value) in enumerate((k, v) for k, v in (if_absent or {}).items() if v is not None):
-        names[f"#a{i}"] = name
-        values[f":a{i}"] = _SER.serialize(to_dynamo(value))
-        assignments.append(f"#a{i} = if_not_exists(#a{i}, :a{i})")
-    if expires_at is not None:
-        values[":exp"] = {"N": str(expires_at)}
-        assignments.append("expires_at = :exp")
-    expression = "ADD " + ", ".join(f"#s{i} :s{i}" for i in range(len(sets)))
-    if assignments:
-        expression += " SET " + ", ".join(assignments)
-    return _conditional(
-        "update_item", TableName=table, Key={k: {"S": v} for k, v in key.items()}, UpdateExpression=expression,
-        ConditionExpression="attribute_not_exists(#s0) OR size(#s0) < :cap",
-        ExpressionAttributeNames=names, ExpressionAttributeValues=values,
-    )
-
-
 def put_unless_cooling_down(table: str, key_name: str, guard: dict[str, Any], item: dict[str, Any], cutoff_epoch: int) -> bool:
     """One transaction: claim the guard item (absent, or last claimed at/before `cutoff_epoch`)
     and store `item` (absent). False when the guard is still cooling down or the item exists."""
@@ -266,21 +234,3 @@ def put_unless_cooling_down(table: str, key_name: str, guard: dict[str, Any], it
                 r.get("Code") == "ConditionalCheckFailed" for r in reasons):
             return False
         raise
-
-
-def add_once(table: str, key: dict[str, str], counters: dict[str, float], token: str) -> bool:
-    """ADD counters to one item unless `token` was applied to it before (kept in its `applied` set).
-
-    Idempotent without a transaction: a redelivered chunk finds its token and changes nothing.
-    Returns False when the token was already there.
-    """
-    names = {f"#c{i}": name for i, name in enumerate(sorted(counters))}
-    values = {f":v{i}": _SER.serialize(to_dynamo(counters[name])) for i, name in enumerate(sorted(counters))}
-    values[":tokens"] = {"SS": [token]}
-    values[":token"] = {"S": token}
-    return _conditional(
-        "update_item", TableName=table, Key={k: {"S": v} for k, v in key.items()},
-        UpdateExpression="ADD " + ", ".join([*(f"#c{i} :v{i}" for i in range(len(names))), "applied :tokens"]),
-        ConditionExpression="NOT contains(applied, :token)",
-        ExpressionAttributeNames=names, ExpressionAttributeValues=values,
-    )

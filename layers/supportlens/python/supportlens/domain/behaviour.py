@@ -3,10 +3,10 @@ and fingerprints that reveal coordinated complaints (near-identical texts from m
 
 Pure functions only. Storage layout (Aggregates table), written by logic/behaviour.py:
 
-  pk "customer#<id>"          sk "<YYYY-MM-DD>"   daily counters (ADDed once per chunk: `applied` set)
+  pk "customer#<id>"          sk "<YYYY-MM-DD>#<chunk>" counters of one day from one chunk (a put: redelivery rewrites it)
   pk "customer#<id>"          sk "profile"        score, reasons, counts over the last 30 days
   pk "behaviour#<YYYY-MM-DD>" sk "<id>"           profiles refreshed that (UTC) day, for alert rules
-  pk "complaint#<hour>"       sk "<fingerprint>"  string sets of distinct accounts and example tickets
+  pk "complaint#<hour>"       sk "<fingerprint>#<chunk>" accounts and tickets of one chunk (merged when read)
 """
 
 from __future__ import annotations
@@ -110,14 +110,25 @@ class ScoreWeights:
 DEFAULT_WEIGHTS = ScoreWeights()
 
 
+def row_day(sk: str) -> str | None:
+    """The day of a counter row: sk 'YYYY-MM-DD#<chunk>' (or a plain 'YYYY-MM-DD'); None for others."""
+    day = sk.split("#", 1)[0]
+    return day if _is_day(day) else None
+
+
+def chunk_row_sk(key: str, chunk_id: str) -> str:
+    """Sort key of a row one chunk writes about `key` (a day, a fingerprint): redelivery rewrites it."""
+    return f"{key}#{hashlib.sha256(chunk_id.encode()).hexdigest()[:16]}"
+
+
 def window_counts(daily_rows: Iterable[Mapping[str, Any]], end: date, days: int = WINDOW_DAYS) -> dict[str, int]:
-    """Sum daily counter rows (sk = 'YYYY-MM-DD') whose day lies in the `days` days ending at `end`."""
+    """Sum counter rows whose day lies in the `days` days ending at `end`."""
     start = (end - timedelta(days=days - 1)).isoformat()
     last = end.isoformat()
     totals = dict.fromkeys(COUNTERS, 0)
     for row in daily_rows:
-        day = str(row.get("sk", ""))
-        if not _is_day(day) or not (start <= day <= last):
+        day = row_day(str(row.get("sk", "")))
+        if day is None or not (start <= day <= last):
             continue
         for name in COUNTERS:
             totals[name] += int(row.get(name) or 0)
@@ -171,7 +182,7 @@ def profile(customer_id: str, daily_rows: list[Mapping[str, Any]], now: datetime
 
     Event time, not wall-clock time, closes the window, so replaying old data scores it as it was.
     """
-    days = [str(r["sk"]) for r in daily_rows if _is_day(str(r.get("sk", "")))]
+    days = [d for d in (row_day(str(r.get("sk", ""))) for r in daily_rows) if d]
     if not days:
         return None
     end = date.fromisoformat(max(days))
@@ -259,11 +270,12 @@ def complaint_groups(items: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str]
 def coordinated(buckets: Iterable[Mapping[str, Any]], min_accounts: int) -> list[dict[str, Any]]:
     """Fingerprints whose distinct accounts, merged over the given hour-bucket rows, reach `min_accounts`.
 
-    Rows are {sk: fingerprint, accounts: [...], tickets: [...], company?}; most accounts first.
+    Rows are {sk: fingerprint[#chunk], accounts: [...], tickets: [...], company?}; most accounts first.
     """
     merged: dict[str, dict[str, Any]] = {}
     for row in buckets:
-        entry = merged.setdefault(row["sk"], {"fingerprint": row["sk"], "accounts": set(), "tickets": set(), "company": None})
+        fp = str(row["sk"]).split("#", 1)[0]  # sk = fingerprint#chunk: one row per chunk
+        entry = merged.setdefault(fp, {"fingerprint": fp, "accounts": set(), "tickets": set(), "company": None})
         entry["accounts"].update(row.get("accounts") or [])
         entry["tickets"].update(row.get("tickets") or [])
         entry["company"] = entry["company"] or row.get("company")

@@ -1,9 +1,11 @@
-"""Behaviour use case, run by Enrich after a chunk is stored: add per-customer daily counters,
+"""Behaviour use case, run by Enrich after a chunk is stored: write per-customer counter rows,
 record complaint fingerprints per hour, refresh the profiles of customers whose new messages
 carry a signal.
 
-Safe to repeat: counters are ADDed once per chunk and row, profiles are recomputed from them,
-index rows are overwritten, and string-set ADD ignores members already present.
+Safe to repeat: a chunk's counter rows (customer, day, chunk) and fingerprint rows (hour,
+fingerprint, chunk) are keyed by the chunk and written with BatchWriteItem (a redelivery
+rewrites the same rows; one request per 25 rows instead of one UpdateItem each), profiles are
+recomputed from them, and index rows are overwritten.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from ..adapters import dynamo
 from ..domain import behaviour
 from ..settings import Settings
 
-MAX_ACCOUNTS_PER_FINGERPRINT = 200  # far above any alert threshold; keeps each item small
+MAX_ACCOUNTS_PER_FINGERPRINT = 200  # per chunk row: far above any alert threshold; keeps each item small
 COMPLAINT_TTL_S = 14 * 24 * 3600
 PROFILE_INDEX_TTL_S = 7 * 24 * 3600
 WORKERS = 8  # below the client's max_pool_connections (20)
@@ -30,19 +32,20 @@ def record_behaviour(items: list[dict[str, Any]], settings: Settings, chunk_id: 
     """Per-customer daily counters (once per chunk), complaint fingerprints, refreshed profiles."""
     now = now or datetime.now(timezone.utc)
     table = settings.aggregates_table
-    # Not part of the chunk's counter transaction: each row is idempotent on its own (the chunk id
-    # is kept in the row's `applied` set), which keeps transactions small (and moto, which copies
-    # the table for every transaction item, fast).
+    # Not part of the chunk's counter transaction: each row is idempotent on its own (its key
+    # holds the chunk), which keeps transactions small.
     deltas = behaviour.customer_deltas(items)
-    _parallel(lambda row: dynamo.add_once(table, {"pk": f"customer#{row[0][0]}", "sk": row[0][1]}, row[1], chunk_id),
-              sorted(deltas.items()))
+    dynamo.batch_write(table, [{"pk": f"customer#{customer}", "sk": behaviour.chunk_row_sk(day, chunk_id), **counters}
+                               for (customer, day), counters in sorted(deltas.items())])
 
     groups = behaviour.complaint_groups(items)
     expires = int(time.time()) + COMPLAINT_TTL_S
-    _parallel(lambda group: dynamo.add_to_sets_capped(
-        table, {"pk": f"complaint#{group[0][0]}", "sk": group[0][1]},
-        {"accounts": group[1]["accounts"], "tickets": group[1]["tickets"]}, cap=MAX_ACCOUNTS_PER_FINGERPRINT,
-        if_absent={"company": group[1]["company"]}, expires_at=expires), sorted(groups.items()))
+    dynamo.batch_write(table, [
+        {"pk": f"complaint#{hour}", "sk": behaviour.chunk_row_sk(fp, chunk_id), "expires_at": expires,
+         "accounts": sorted(group["accounts"])[:MAX_ACCOUNTS_PER_FINGERPRINT],
+         "tickets": sorted(group["tickets"])[:MAX_ACCOUNTS_PER_FINGERPRINT],
+         **({"company": group["company"]} if group["company"] else {})}
+        for (hour, fp), group in sorted(groups.items())])
 
     latest: dict[str, str] = {}
     for item in items:
