@@ -52,6 +52,9 @@ class FakeS3:
             raise RuntimeError("An error occurred (NoSuchKey) when calling the GetObject operation")
         return self.objects[key]
 
+    def get_bytes_if_exists(self, bucket: str, key: str) -> bytes | None:
+        return self.get_bytes(bucket, key) if key in self.objects else None
+
     def list_keys(self, bucket: str, prefix: str) -> list[str]:
         return [k for k in self.objects if k.startswith(prefix)]
 
@@ -149,3 +152,13 @@ def test_publish_writes_the_training_report_last(tmp_path, monkeypatch):
     keys = train_logic.publish_model("b", tmp_path, "sentiment", "v1")
     assert keys[-2:] == ["models/sentiment/v1/training.json", "models/sentiment/latest.json"]
     assert list(fake.objects)[-2:] == keys[-2:]
+
+
+def test_unreadable_pointer_keeps_the_current_model(tmp_path, monkeypatch):
+    fake = FakeS3(published_intent(tmp_path, "v1"))
+    monkeypatch.setattr(user_models, "s3", fake)
+    cache = user_models.UserModels(cache_dir=tmp_path / "cache", refresh_s=0)
+    assert cache.get("bucket").intent.version == "v1"
+    fake.objects["models/intent/latest.json"] = b"{half a pointer"
+    assert cache.get("bucket").intent.version == "v1"
+

@@ -6,6 +6,8 @@ import io
 from typing import IO, Any
 from urllib.parse import unquote_plus
 
+from botocore.exceptions import ClientError
+
 from .aws import client
 
 
@@ -56,6 +58,16 @@ def put(bucket: str, key: str, body: bytes, content_type: str = "application/oct
 
 def get_bytes(bucket: str, key: str) -> bytes:
     return client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def get_bytes_if_exists(bucket: str, key: str) -> bytes | None:
+    """The object's bytes, or None when the key does not exist (other errors raise)."""
+    try:
+        return get_bytes(bucket, key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            return None
+        raise
 
 
 def list_keys(bucket: str, prefix: str) -> list[str]:

@@ -58,10 +58,16 @@ class Models:
 
     def _load(self, pointer_key: str, loader: Callable[[bytes], Any], current: Any) -> Any:
         try:
-            pointer = json.loads(s3.get_bytes(self.bucket, pointer_key))
-        except Exception as exc:  # no model yet is the normal first state
-            if "NoSuchKey" not in repr(exc) and "Not Found" not in repr(exc):
-                logger().warning("model pointer unreadable", extra={"pointer": pointer_key, "error": repr(exc)[:200]})
+            raw = s3.get_bytes_if_exists(self.bucket, pointer_key)
+        except Exception as exc:
+            logger().warning("model pointer unreadable", extra={"pointer": pointer_key, "error": repr(exc)[:200]})
+            return current
+        if raw is None:  # no model yet is the normal first state
+            return current
+        try:
+            pointer = json.loads(raw)
+        except ValueError as exc:
+            logger().warning("model pointer unreadable", extra={"pointer": pointer_key, "error": str(exc)[:200]})
             return current
         if pointer.get("key") != self._keys.get(pointer_key):
             current = loader(s3.get_bytes(self.bucket, pointer["key"]))

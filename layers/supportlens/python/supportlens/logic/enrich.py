@@ -51,10 +51,16 @@ class ModelCache:
             return self.model
         self.checked = time.monotonic()
         try:
-            pointer = json.loads(s3.get_bytes(bucket, MODEL_POINTER))
-        except Exception as exc:  # no model yet (NoSuchKey) is the normal first state
-            if "NoSuchKey" not in repr(exc) and "Not Found" not in repr(exc):
-                logger().warning("centroids model pointer unreadable", extra={"error": repr(exc)[:200]})
+            raw = s3.get_bytes_if_exists(bucket, MODEL_POINTER)
+        except Exception as exc:
+            logger().warning("centroids model pointer unreadable", extra={"error": repr(exc)[:200]})
+            return self.model
+        if raw is None:  # no model yet is the normal first state
+            return self.model
+        try:
+            pointer = json.loads(raw)
+        except ValueError as exc:
+            logger().warning("centroids model pointer unreadable", extra={"error": str(exc)[:200]})
             return self.model
         if pointer.get("key") != self.pointer:
             self.model = CentroidsModel.from_bytes(s3.get_bytes(bucket, pointer["key"]))

@@ -51,12 +51,8 @@ def _now() -> str:
 
 
 def _read_json(bucket: str, key: str) -> dict[str, Any] | None:
-    try:
-        return json.loads(s3.get_bytes(bucket, key))
-    except Exception as exc:
-        if "NoSuchKey" in repr(exc) or "Not Found" in repr(exc) or "404" in repr(exc):
-            return None
-        raise
+    raw = s3.get_bytes_if_exists(bucket, key)
+    return None if raw is None else json.loads(raw)
 
 
 def training_version(key: str, last_modified: datetime, content: bytes) -> str:

@@ -48,11 +48,6 @@ def load_user_model(task: str, directory: Path) -> TextModel | IntentModel:
     return model
 
 
-def _is_missing(exc: Exception) -> bool:
-    text = repr(exc)
-    return "NoSuchKey" in text or "Not Found" in text or "404" in text
-
-
 class UserModels:
     """The current user-trained model per task, re-checked every REFRESH_S seconds."""
 
@@ -76,15 +71,20 @@ class UserModels:
 
     def _refresh(self, bucket: str, task: str) -> None:
         try:
-            pointer = json.loads(s3.get_bytes(bucket, pointer_key(task)))
-        except Exception as exc:  # no user model (NoSuchKey) is the normal state
-            if _is_missing(exc):
-                if getattr(self.current, task) is not None:
-                    logger().info("user model pointer removed: back to the default", extra={"task": task})
-                setattr(self.current, task, None)
-                self.versions[task] = None
-            else:
-                logger().warning("user model pointer unreadable", extra={"task": task, "error": repr(exc)[:200]})
+            raw = s3.get_bytes_if_exists(bucket, pointer_key(task))
+        except Exception as exc:
+            logger().warning("user model pointer unreadable", extra={"task": task, "error": repr(exc)[:200]})
+            return
+        if raw is None:  # no user model is the normal state
+            if getattr(self.current, task) is not None:
+                logger().info("user model pointer removed: back to the default", extra={"task": task})
+            setattr(self.current, task, None)
+            self.versions[task] = None
+            return
+        try:
+            pointer = json.loads(raw)
+        except ValueError as exc:
+            logger().warning("user model pointer unreadable", extra={"task": task, "error": str(exc)[:200]})
             return
         version = str(pointer.get("version", ""))
         if version == self.versions.get(task):
