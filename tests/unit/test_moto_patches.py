@@ -72,3 +72,55 @@ def test_query_reads_only_its_partition_in_key_order(table):
     assert [i["sk"]["S"] for i in first["Items"] + rest["Items"]] == ["2024-01-01", "2024-01-02", "2024-01-03"]
     assert table.query(TableName="agg", KeyConditionExpression="pk = :p",
                        ExpressionAttributeValues={":p": {"S": "nobody"}})["Items"] == []
+
+
+@pytest.fixture
+def moto_server():
+    """Streams are served by moto's server (as in the local cloud), not by mock_aws."""
+    from moto.server import ThreadedMotoServer
+
+    from localcloud.cloud import free_port
+
+    apply()
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield {"endpoint_url": f"http://127.0.0.1:{port}", "region_name": "us-east-1",
+           "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    server.stop()
+
+
+def test_stream_records_read_the_same_as_through_motos_serializer(moto_server, monkeypatch):
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    ddb = boto3.client("dynamodb", **moto_server)
+    arn = ddb.create_table(
+        TableName="tickets", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "ticket_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "ticket_id", "AttributeType": "S"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )["TableDescription"]["LatestStreamArn"]
+    item = {"ticket_id": {"S": "t1"}, "n": {"N": "1.5"}, "blob": {"B": b"\x00\xffraw"}, "ok": {"BOOL": True},
+            "none": {"NULL": True}, "tags": {"SS": ["a", "b"]}, "nums": {"NS": ["1", "2"]}, "bins": {"BS": [b"x"]},
+            "nested": {"M": {"l": {"L": [{"S": "é"}, {"N": "3"}, {"B": b"y"}, {"M": {"deep": {"BOOL": False}}}]}}}}
+    ddb.put_item(TableName="tickets", Item=item)
+    ddb.update_item(TableName="tickets", Key={"ticket_id": {"S": "t1"}}, UpdateExpression="SET n = :v",
+                    ExpressionAttributeValues={":v": {"N": "2"}})
+    ddb.delete_item(TableName="tickets", Key={"ticket_id": {"S": "t1"}})
+    streams = boto3.client("dynamodbstreams", **moto_server)
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+
+    def read() -> list[dict]:
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        response = streams.get_records(ShardIterator=iterator)
+        assert response["NextShardIterator"]
+        return response["Records"]
+
+    fallbacks = DynamoDBStreamsHandler.get_records.fallbacks
+    fast = read()
+    assert DynamoDBStreamsHandler.get_records.fallbacks == fallbacks  # every record took the json.dumps path
+    monkeypatch.setattr(DynamoDBStreamsHandler, "get_records", DynamoDBStreamsHandler.get_records.__wrapped__)
+    assert fast == read()
+    assert [r["eventName"] for r in fast] == ["INSERT", "MODIFY", "REMOVE"]
+    assert fast[0]["dynamodb"]["NewImage"]["blob"] == {"B": b"\x00\xffraw"}
+    assert fast[0]["dynamodb"]["ApproximateCreationDateTime"].year >= 2024
