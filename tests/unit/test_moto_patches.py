@@ -124,3 +124,24 @@ def test_stream_records_read_the_same_as_through_motos_serializer(moto_server, m
     assert [r["eventName"] for r in fast] == ["INSERT", "MODIFY", "REMOVE"]
     assert fast[0]["dynamodb"]["NewImage"]["blob"] == {"B": b"\x00\xffraw"}
     assert fast[0]["dynamodb"]["ApproximateCreationDateTime"].year >= 2024
+
+
+@pytest.mark.parametrize("padding", [404_000, 404_600, 404_960, 404_990, 405_000, 406_000])
+def test_items_are_built_with_the_same_size_limit_as_moto(padding):
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    apply()
+    attrs = {"pk": {"S": "k"}, "n": {"N": "12"}, "tags": {"SS": ["a", "b"]}, "nested": {"M": {"x": {"L": [{"S": "y"}]}}},
+             "pad": {"S": "x" * padding}, "after": {"S": "z"}}
+
+    def build(init) -> tuple[str, dict | None]:
+        item = Item.__new__(Item)
+        try:
+            init(item, DynamoType({"S": "k"}), None, attrs)
+        except ItemSizeTooLarge:
+            return "too large", None
+        return "ok", item.to_json()
+
+    assert build(Item.__init__) == build(Item.__init__.__wrapped__)
+    assert build(Item.__init__)[0] == ("ok" if padding < 404_990 else "too large")
