@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 
 from .deployer import Deployer, Deployment
+from .function_urls import FunctionUrlServer
 from .lambda_service import InvokeResult, LambdaService
 from .pollers import SqsPoller, StreamPoller, schedule_event
 
@@ -46,6 +47,7 @@ class LocalCloud:
         self.deployment: Deployment | None = None
         self.lambdas: LambdaService | None = None
         self.pollers: list[SqsPoller | StreamPoller] = []
+        self.url_servers: list[FunctionUrlServer] = []
         self._tick_lock = threading.Lock()
 
     @property
@@ -70,9 +72,18 @@ class LocalCloud:
         if self.log_dir:
             self.log_dir.mkdir(parents=True, exist_ok=True)
         self.lambdas = LambdaService(self.deployment.functions, base_env=self.env, log_dir=self.log_dir)
+        for function, url in self.deployment.function_urls.items():
+            self.url_servers.append(FunctionUrlServer(function, url["port"], url["auth_type"], self._url_invoker(function)).start())
         if poll:
             self.start_pollers()
         return self
+
+    def _url_invoker(self, function: str):
+        def invoke(event: dict[str, Any]) -> tuple[Any, dict | None]:
+            result = self.invoke(function, event)
+            return result.payload, result.error
+
+        return invoke
 
     def start_pollers(self) -> None:
         assert self.deployment and self.lambdas
@@ -151,6 +162,7 @@ class LocalCloud:
             "pollers": {p.esm.logical_id: p.stats.as_dict() for p in self.pollers},
             "functions": [f.name for f in self.deployment.functions],
             "schedules": [{"schedule": s.logical_id, "function": s.function, "expression": s.expression} for s in self.deployment.schedules],
+            "function_urls": {s.function: {"url": s.url, "auth_type": s.auth_type} for s in self.url_servers},
         }
 
     def stop(self) -> None:
@@ -159,6 +171,9 @@ class LocalCloud:
         for poller in self.pollers:
             poller.join(timeout=5)
         self.pollers = []
+        for server in self.url_servers:
+            server.stop()
+        self.url_servers = []
         if self.lambdas:
             self.lambdas.stop()
             self.lambdas = None

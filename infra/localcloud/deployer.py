@@ -54,6 +54,7 @@ class Deployment:
     schedules: list[Schedule]
     outputs: dict[str, Any]
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)  # logical id -> {type, ref, status}
+    function_urls: dict[str, dict[str, Any]] = field(default_factory=dict)  # function logical id -> url, port, auth_type
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -82,7 +83,7 @@ class Deployer:
         self.function_arns: dict[str, str] = {}
         self.event_sources: list[EventSourceMapping] = []
         self.schedules: list[Schedule] = []
-        self.function_urls: dict[str, dict[str, Any]] = {}  # recorded, not served locally
+        self.function_urls: dict[str, dict[str, Any]] = {}  # function logical id -> url, port, auth_type
 
     def client(self, service: str) -> Any:
         if service not in self.clients:
@@ -134,7 +135,8 @@ class Deployer:
             esm.function = self._function_logical_id(esm.function)
         for schedule in self.schedules:
             schedule.function = self._function_logical_id(schedule.function)
-        return Deployment(self.region, params, list(self.functions.values()), self.event_sources, self.schedules, outputs, status)
+        return Deployment(self.region, params, list(self.functions.values()), self.event_sources, self.schedules, outputs, status,
+                          self.function_urls)
 
     def _function_logical_id(self, name_or_arn: str) -> str:
         for logical_id, fn in self.functions.items():
@@ -319,12 +321,14 @@ class Deployer:
         return logical_id, {}
 
     def _AWS_Lambda_Url(self, logical_id: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-        # Function URLs are recorded, not served: locally, invoke the function (or call its use case
-        # through the CLI). The placeholder keeps outputs that reference the URL resolvable.
+        # A loopback port per URL, chosen now so outputs that reference the URL resolve to it;
+        # LocalCloud serves it (function_urls.py).
+        from .cloud import free_port  # cloud imports this module
+
         function = self._function_logical_id(str(props["TargetFunctionArn"]))
-        url = f"local-function-url://{function}/"
-        self.function_urls[function] = {"url": url, "auth_type": props.get("AuthType"), "served": False}
-        log.info("%s: function URL of %s recorded, not served locally (auth %s)", logical_id, function, props.get("AuthType"))
+        port = free_port()
+        url = f"http://127.0.0.1:{port}/"
+        self.function_urls[function] = {"url": url, "port": port, "auth_type": props.get("AuthType", "AWS_IAM")}
         return url, {"FunctionUrl": url, "FunctionArn": self.functions[function].arn}
 
     def _AWS_Lambda_Permission(self, logical_id: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:

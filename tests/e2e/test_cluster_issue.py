@@ -57,6 +57,37 @@ def test_cli_assist_commands_against_the_local_cloud(cloud, clustered):
     assert got["result"]["reply"] in human and "from " in human
 
 
+def test_assist_function_url_serves_signed_requests(cloud, clustered):
+    """The template's AssistFunction URL (AuthType AWS_IAM), served by the local cloud."""
+    import urllib.error
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    url = cloud.outputs["AssistFunctionUrl"]
+    assert cloud.status()["function_urls"]["AssistFunction"] == {"url": url, "auth_type": "AWS_IAM"}
+
+    def post(body: bytes, sign: bool) -> tuple[int, dict]:
+        request = AWSRequest(method="POST", url=url, data=body, headers={"content-type": "application/json"})
+        if sign:
+            SigV4Auth(Credentials("testing", "testing"), "lambda", "us-east-1").add_auth(request)
+        prepared = request.prepare()
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST", headers=dict(prepared.headers)),
+                                        timeout=120) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read())
+
+    issue_ids = {i["issue_id"] for i in scan(cloud, "IssuesTableName") if i["model_version"] == clustered["version"]}
+    status, got = post(json.dumps({"operation": "classify", "text": "my internet keeps dropping"}).encode(), sign=True)
+    assert status == 200 and got["result"]["issue_id"] in issue_ids and got["model_version"] == clustered["version"]
+    assert post(b"not json", sign=True) == (400, {"error": {"code": "bad_request", "message": "the body must be a JSON object"}})
+    assert post(json.dumps({"operation": "classify", "text": "x"}).encode(), sign=False) == (403, {"Message": "Forbidden"})
+
+
 def test_ticket_enriched_after_clustering_carries_its_issue(cloud, clustered):
     # Enrich looks for a first model every 15 s (MODEL_MISSING_REFRESH_S): let that pass.
     time.sleep(max(0.0, 16 - (time.monotonic() - clustered["finished_at"])))
