@@ -33,6 +33,28 @@ def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
 
 
+def url_post(url: str, body: bytes, *, secret: str | None = "testing") -> tuple[int, bytes]:
+    """POST to a local function URL, SigV4-signed for `lambda` as access key `testing` with
+    `secret` (None: unsigned); (status, body) whatever the status."""
+    import urllib.error
+    import urllib.request
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method="POST", url=url, data=body, headers={"content-type": "application/json"})
+    if secret is not None:
+        SigV4Auth(Credentials("testing", secret), "lambda", "us-east-1").add_auth(request)
+    prepared = request.prepare()
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST", headers=dict(prepared.headers)),
+                                    timeout=120) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
 def shared_file(*parts: str) -> Path:
     path = SHARED_DATA.joinpath(*parts)
     if not path.exists():

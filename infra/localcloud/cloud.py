@@ -29,6 +29,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def start_emulator(port: int) -> Any:
+    """moto server on 127.0.0.1:`port`, with the local cloud's fixes to moto (moto_patches)."""
+    from moto.server import ThreadedMotoServer
+
+    from .moto_patches import apply as patch_moto
+
+    patch_moto()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    return server
+
+
 class LocalCloud:
     def __init__(
         self,
@@ -61,13 +73,7 @@ class LocalCloud:
         )
 
     def start(self, *, poll: bool = True) -> "LocalCloud":
-        from moto.server import ThreadedMotoServer
-
-        from .moto_patches import apply as patch_moto
-
-        patch_moto()
-        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
-        self._server.start()
+        self._server = start_emulator(self.port)
         self.deployment = Deployer(self.endpoint, REGION).deploy(self.template, self.parameters)
         if self.log_dir:
             self.log_dir.mkdir(parents=True, exist_ok=True)

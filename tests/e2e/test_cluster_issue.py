@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.conftest import SAMPLE
+from tests.conftest import SAMPLE, url_post
 
 pytestmark = pytest.mark.e2e
 
@@ -59,27 +59,12 @@ def test_cli_assist_commands_against_the_local_cloud(cloud, clustered):
 
 def test_assist_function_url_serves_signed_requests(cloud, clustered):
     """The template's AssistFunction URL (AuthType AWS_IAM), served by the local cloud."""
-    import urllib.error
-    import urllib.request
-
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-
     url = cloud.outputs["AssistFunctionUrl"]
     assert cloud.status()["function_urls"]["AssistFunction"] == {"url": url, "auth_type": "AWS_IAM"}
 
     def post(body: bytes, sign: bool) -> tuple[int, dict]:
-        request = AWSRequest(method="POST", url=url, data=body, headers={"content-type": "application/json"})
-        if sign:
-            SigV4Auth(Credentials("testing", "testing"), "lambda", "us-east-1").add_auth(request)
-        prepared = request.prepare()
-        try:
-            with urllib.request.urlopen(urllib.request.Request(url, data=body, method="POST", headers=dict(prepared.headers)),
-                                        timeout=120) as response:
-                return response.status, json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            return error.code, json.loads(error.read())
+        status, data = url_post(url, body, secret="testing" if sign else None)
+        return status, json.loads(data)
 
     issue_ids = {i["issue_id"] for i in scan(cloud, "IssuesTableName") if i["model_version"] == clustered["version"]}
     status, got = post(json.dumps({"operation": "classify", "text": "my internet keeps dropping"}).encode(), sign=True)

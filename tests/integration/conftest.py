@@ -12,7 +12,7 @@ from types import ModuleType
 import boto3
 import pytest
 
-from localcloud.cloud import free_port
+from localcloud.cloud import free_port, start_emulator
 from localcloud.deployer import Deployer, Deployment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,14 +22,8 @@ ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_
 
 @pytest.fixture(scope="session")
 def endpoint():
-    from moto.server import ThreadedMotoServer
-
-    from localcloud.moto_patches import apply as patch_moto
-
-    patch_moto()  # the same emulator fixes as the local cloud
     port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = start_emulator(port)  # with the same emulator fixes as the local cloud
     url = f"http://127.0.0.1:{port}"
     saved = {k: os.environ.get(k) for k in [*ENV, "AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_CA_BUNDLE"]}
     os.environ.update(ENV, AWS_ENDPOINT_URL=url)

@@ -21,7 +21,7 @@ import boto3
 import numpy as np
 import pytest
 
-from localcloud.cloud import free_port
+from localcloud.cloud import free_port, start_emulator
 from localcloud.deployer import Deployer
 from tests.conftest import SAMPLE, FakeLambdaContext
 
@@ -32,13 +32,10 @@ EVENTS = ROOT / "events" / "assist"
 @pytest.fixture(scope="module")
 def stack(endpoint):
     """A moto server and deployment of our own; clients point at it for this module only."""
-    from moto.server import ThreadedMotoServer
-
     from supportlens.adapters import aws
 
     port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = start_emulator(port)
     url = f"http://127.0.0.1:{port}"
     saved = dict(os.environ)
     os.environ["AWS_ENDPOINT_URL"] = url

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import urllib.error
-import urllib.request
 
 import pytest
 from botocore.auth import SigV4Auth
@@ -14,6 +12,7 @@ from botocore.credentials import Credentials
 
 from localcloud.cloud import free_port
 from localcloud.function_urls import FunctionUrlServer, http_response, sigv4_valid, url_event
+from tests.conftest import url_post
 
 
 def signed(url: str, body: bytes, *, secret: str = "testing", service: str = "lambda", key: str = "testing") -> AWSRequest:
@@ -87,21 +86,11 @@ def server():
     s.stop()
 
 
-def send(request: AWSRequest) -> tuple[int, bytes]:
-    prepared = request.prepare()
-    try:
-        with urllib.request.urlopen(urllib.request.Request(prepared.url, data=prepared.body, method=prepared.method,
-                                                           headers=dict(prepared.headers)), timeout=30) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-
-
 def test_server_invokes_the_function_only_for_signed_requests(server):
     s, calls = server
-    assert send(AWSRequest(method="POST", url=s.url, data=b"{}")) == (403, b'{"Message":"Forbidden"}')
-    assert send(signed(s.url, b"{}", secret="wrong"))[0] == 403
+    assert url_post(s.url, b"{}", secret=None) == (403, b'{"Message":"Forbidden"}')
+    assert url_post(s.url, b"{}", secret="wrong")[0] == 403
     assert calls == []
-    assert send(signed(s.url, b'{"operation": "classify"}')) == (200, b'{"echo": {"operation": "classify"}}')
-    assert send(signed(s.url, b'{"fail": true}')) == (502, b'{"Message":"Internal Server Error"}')
+    assert url_post(s.url, b'{"operation": "classify"}') == (200, b'{"echo": {"operation": "classify"}}')
+    assert url_post(s.url, b'{"fail": true}') == (502, b'{"Message":"Internal Server Error"}')
     assert [c["requestContext"]["http"]["method"] for c in calls] == ["POST", "POST"]

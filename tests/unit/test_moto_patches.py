@@ -77,14 +77,10 @@ def test_query_reads_only_its_partition_in_key_order(table):
 @pytest.fixture
 def moto_server():
     """Streams are served by moto's server (as in the local cloud), not by mock_aws."""
-    from moto.server import ThreadedMotoServer
+    from localcloud.cloud import free_port, start_emulator
 
-    from localcloud.cloud import free_port
-
-    apply()
     port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    server = start_emulator(port)
     yield {"endpoint_url": f"http://127.0.0.1:{port}", "region_name": "us-east-1",
            "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
     server.stop()
