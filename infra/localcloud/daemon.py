@@ -48,6 +48,10 @@ def serve(cloud: LocalCloud, state_file: Path) -> None:
                 body = self._body()
                 if self.path == "/tick":
                     self._reply(200, {"results": cloud.tick(body.get("function"))})
+                elif self.path == "/invoke":  # one function, one event (what `aws lambda invoke` does)
+                    result = cloud.invoke(body["function"], body.get("event") or {})
+                    self._reply(200, {"ok": result.error is None, "error": result.error, "result": result.payload,
+                                      "duration_ms": round(result.duration_ms)})
                 elif self.path == "/wait-idle":
                     self._reply(200, {"idle": cloud.wait_idle(float(body.get("timeout", 300)))})
                 elif self.path == "/shutdown":

@@ -15,6 +15,8 @@ import email
 import importlib.util
 import json
 import os
+import re
+import urllib.request
 import sys
 import statistics
 import uuid
@@ -381,6 +383,117 @@ def test_report_agents_and_delivery_outcomes(cloud, ingested):
     assert sum(data.delivery.values()) == sum(ftds.values()) > 0
 
 
+SUMMARY_SECTIONS = ("volume_daily", "sentiment", "heatmap", "channels", "companies", "by_region", "by_tier", "by_industry",
+                    "ftds_trend", "escalation_trend", "abuse_trend", "agents", "issues", "emerging_issues",
+                    "alerts_by_rule_channel", "alerts", "most_active_customers", "abusive_customers")
+
+
+def _bin_count(tickets: list[dict], row: dict, predicate=lambda t: True) -> int:
+    return sum(row["start"] <= t["day"] <= row["end"] and predicate(t) for t in tickets)
+
+
+def test_report_summary_sections_equal_the_stored_tickets(cloud, ingested):
+    """The 60 days ending at the sample's newest tweet, as `make demo` reports them: every section of
+    summary.json recomputed from the stored tickets."""
+    from supportlens.logic.report import build_report
+
+    report = build_report(settings_for(cloud), "60d", today=date(2017, 12, 3))
+    s, data = report["summary"], report["data"]
+    mine = _in(ingested, data.start, data.end)
+    assert s["period"]["start"] == "2017-10-05" and s["period"]["end"] == "2017-12-03" and "data time" in s["period"]["clock"]
+    assert s["kpis"]["customer_messages"] == len(mine) >= 1000
+    assert s["kpis"]["escalations"] == sum(bool(t.get("escalation")) for t in mine)
+    assert s["kpis"]["abusive"] == sum(bool(t.get("abusive")) for t in mine)
+    answered = [float(t["first_response_s"]) for t in mine if t.get("first_response_s") is not None]
+    assert s["kpis"]["first_response_avg_s"] == pytest.approx(statistics.mean(answered), abs=0.05)
+    assert s["kpis"]["negative_share"] == pytest.approx(sum(t["sentiment"] == "negative" for t in mine) / len(mine), abs=1e-4)
+    for key in SUMMARY_SECTIONS:  # every section present; an empty one says why
+        assert key in s and isinstance(s[key]["rows"], list) and (s[key]["rows"] or s[key]["reason"]), key
+    assert s["response_times"]["fastest_companies"]
+
+    # 60 days are charted in weeks ending with the period's last day; the oldest week is the short one
+    rows = s["volume_daily"]["rows"]
+    assert s["period"]["bins"] == "week" and rows[-1]["end"] == "2017-12-03" and rows[0]["start"] == "2017-10-05"
+    assert [r["days"] for r in rows] == [4] + [7] * 8
+    assert [r["volume"] for r in rows] == [_bin_count(mine, r) for r in rows]
+    for r in s["sentiment"]["rows"]:
+        for name in ("negative", "neutral", "positive"):
+            assert r[name] == _bin_count(mine, r, lambda t: t["sentiment"] == name)
+    for r in s["escalation_trend"]["rows"]:
+        assert r["escalations"] == _bin_count(mine, r, lambda t: bool(t.get("escalation")))
+    for r in s["abuse_trend"]["rows"]:
+        assert r["abusive"] == _bin_count(mine, r, lambda t: bool(t.get("abusive")))
+    assert {r["channel"]: r["messages"] for r in s["channels"]["rows"]} == dict(Counter(t["channel"] for t in mine))
+    assert {r["company"]: r["messages"] for r in s["companies"]["rows"]} == dict(Counter(t.get("company") or "unknown" for t in mine))
+    # fastest and slowest never repeat a company
+    fastest = {r["company"] for r in s["response_times"]["fastest_companies"]}
+    assert not fastest & {r["company"] for r in s["response_times"]["slowest_companies"]}
+    # most active customers: exact where marked so, never more than the truth, and the true top ones
+    authors = Counter(t["author_id"] for t in mine)
+    top = s["most_active_customers"]["rows"]
+    assert len(top) == 10
+    for r in top:
+        assert r["messages"] == authors[r["customer"]] if r["exact"] else r["messages"] <= authors[r["customer"]]
+    truth = sorted(authors.items(), key=lambda kv: (-kv[1], kv[0]))
+    assert [r["customer"] for r in top[:5]] == [c for c, _ in truth[:5]]
+    # twitter has no regions, tiers, industries or delivery outcomes: said, not drawn
+    for key in ("by_region", "by_tier", "by_industry", "ftds_trend", "agents"):
+        assert s[key]["rows"] == [] and "this period" in s[key]["reason"]
+    assert s["issues"]["reason"].startswith("not computed yet")
+    assert json.loads(json.dumps(s, default=str)) == json.loads(json.dumps(s, default=str))  # plain JSON
+
+    # the dashboard carries the same cells: its totals equal the KPIs
+    from supportlens.domain.dashboard import dashboard_data
+
+    board = dashboard_data(data, s)
+    volume_at = 3 + board["counters"].index("volume")
+    assert sum(c[volume_at] for c in board["cells"]) == len(mine)
+    assert len(report["dashboard"].encode()) < 2_500_000
+
+
+def test_report_breakdowns_trends_and_alerts_of_the_period(cloud, ingested):
+    """Region, tier, industry, FTDS and alerts by rule x channel, for the calls/escalations/helpdesk
+    week of 2024, recomputed from the stored tickets and the stored alerts."""
+    from supportlens.domain.alerts import load_config, read_default_config
+    from supportlens.domain.report import first_time_success
+    from supportlens.logic.alerts import on_ticket
+    from supportlens.logic.report import build_report
+
+    settings = settings_for(cloud)
+    week = [t for t in ingested if "2024-06-03" <= t["day"] <= "2024-06-09"]
+    config = load_config(read_default_config())
+    for t in week:  # what AlertsFunction does for each stored ticket
+        on_ticket(t, config, settings, now=NOW)
+    report = build_report(settings, "7d", today=date(2024, 6, 9))
+    s, data = report["summary"], report["data"]
+    mine = _in(ingested, data.start, data.end)
+    for key, field_name in (("by_region", "region"), ("by_tier", "tier"), ("by_industry", "industry")):
+        expected = Counter(str(t[field_name]).strip().lower() for t in mine if t.get(field_name))
+        assert expected, field_name
+        assert {r["value"]: r["messages"] for r in s[key]["rows"]} == dict(expected)
+        assert {r["value"]: r["escalations"] for r in s[key]["rows"] if r["escalations"]} == dict(
+            Counter(str(t[field_name]).strip().lower() for t in mine if t.get(field_name) and t.get("escalation")))
+    cases = [t for t in mine if t.get("delivery_status")]
+    assert sum(r["cases"] for r in s["ftds_trend"]["rows"]) == len(cases) > 0
+    assert sum(r["first_time_success"] for r in s["ftds_trend"]["rows"]) == sum(
+        first_time_success(t["delivery_status"]) for t in cases) == sum(t["delivery_status"] == "delivered" for t in cases)
+    # alerts about this week (data time), wherever the wall clock stood when they were raised
+    about = [a for a in stored_alerts(cloud) if "2024-06-03" <= str(a.get("day", "")) <= "2024-06-09"]
+    assert about and s["kpis"]["alerts"] == len(about) == s["alerts"]["total"]
+    assert {(r["rule"], r["channel"]): r["alerts"] for r in s["alerts_by_rule_channel"]["rows"]} == dict(
+        Counter((a["rule"], a["channel"]) for a in about))
+    by_id = {t["ticket_id"]: t for t in ingested}
+    for row in s["alerts"]["rows"]:
+        ticket = by_id[row["ticket_ids"][0]]
+        assert row["company"] == ticket.get("company") and row["data_time"] == ticket["created_at"]
+        assert row["excerpt"] and row["excerpt"][:40] == " ".join(ticket["text"].split())[:40]  # the stored, masked text
+    assert s["agents"]["rows"] and (s["response_times"]["fastest_agents"] or "3+ answered" in s["response_times"]["agents_reason"])
+    html_body = report["html"]
+    for title in ("Tickets by region", "Tickets by customer tier", "Tickets by industry", "Most active customers",
+                  "First-time delivery success (FTDS) over time", "Alerts by rule and channel"):
+        assert title in html_body and title in report["text"]
+
+
 def test_report_handler_sends_and_archives(cloud, ingested, prod_handler, lambda_context):
     module = prod_handler("ReportFunction")
     result = module.handler({"period": "7d"}, lambda_context)
@@ -394,7 +507,21 @@ def test_report_handler_sends_and_archives(cloud, ingested, prod_handler, lambda
     html_body = message.get_body(preferencelist=("html",)).get_content()
     assert f"The newest stored tickets are from {newest}" in html_body
     images = [p for p in message.walk() if p.get_content_type() == "image/png"]
-    assert {p["Content-ID"] for p in images} == {"<volume>", "<sentiment>", "<heatmap>"}
+    # the newest week holds escalation cases with delivery outcomes: their trend charts too
+    assert {p["Content-ID"] for p in images} == {"<volume>", "<sentiment>", "<heatmap>", "<trends>", "<ftds>"}
+    assert len(raw) < 1_000_000 and result["email_bytes"] == len(raw)
+    bucket = cloud.outputs["DataBucketName"]
+    summary = json.loads(client(cloud, "s3").get_object(Bucket=bucket, Key="reports/7d/summary.json")["Body"].read())
+    assert summary == json.loads(client(cloud, "s3").get_object(Bucket=bucket, Key=result["summary"])["Body"].read())
+    assert summary["period"]["start"] == result["start"] and summary["kpis"]["customer_messages"] == len(mine)
+    # the e-mail links to the archived dashboard with a pre-signed URL that really reads it
+    link = re.search(r"href='([^']+)'", html_body).group(1).replace("&amp;", "&")
+    assert result["dashboard"] in link and "X-Amz-Signature=" in link and "X-Amz-Expires=604800" in link
+    with urllib.request.urlopen(link, timeout=30) as response:
+        page = response.read().decode()
+    assert page.startswith("<!DOCTYPE html>") and "Plotly" in page and 'id="dashboard-data"' in page
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert f"Interactive dashboard: {link}" in text
 
 
 # --------------------------------------------------------------------------- CLI
@@ -420,7 +547,12 @@ def test_cli_report_and_alerts(cloud, ingested, tmp_path, monkeypatch, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["message_id"] and result["volume"] > 0
     page = Path(result["files"][1]).read_text()
-    assert page.count("data:image/png;base64,") == 3 and "cid:" not in page
+    assert page.count("data:image/png;base64,") == 5 and "cid:" not in page
+    assert json.loads(Path(result["files"][2]).read_text())["kpis"]["customer_messages"] == result["volume"]
+    assert 'id="dashboard-data"' in Path(result["files"][3]).read_text()
+    board = tmp_path / "board.html"
+    assert cli.main(["dashboard", "--period", "7d", "--out", str(board)]) == 0
+    assert "opens offline" in capsys.readouterr().out and board.stat().st_size > 1_000_000
     assert Path(result["files"][0]).read_bytes().startswith(b"Content-Type: multipart/related")
     keys = [o["Key"] for o in client(cloud, "s3").list_objects_v2(Bucket=cloud.outputs["DataBucketName"], Prefix="reports/7d/")["Contents"]]
     assert result["archive"] in keys

@@ -152,7 +152,7 @@ def test_render_returns_subject_html_text_charts(rendered):
 
 def test_render_charts_are_png_and_referenced_by_cid(rendered):
     _, html_body, _, charts = rendered
-    assert set(charts) == {"volume", "sentiment", "heatmap"}
+    assert set(charts) == {"volume", "sentiment", "heatmap", "trends"}  # the fixture has escalations and abuse
     for cid, png in charts.items():
         assert isinstance(png, bytes) and png.startswith(b"\x89PNG\r\n\x1a\n")
         assert len(png) > 1000
@@ -166,7 +166,8 @@ def test_render_lists_companies_and_escapes_html():
     rows = {"2024-03-10": [row("2024-03-10", "<script>Evil & Co</script>", "web", volume=3, negative=1, h10=3)]}
     data = summarise(rows, "daily", END, END, "Note: <b>bold</b>")
     data.issues = [{"label": "Refund <delay>", "size": 12, "emerging": True, "emerging_reason": "x3 vs last week",
-                    "examples": [{"text": "where is my <refund>"}]}]
+                    "examples": [{"text": "where is my <refund>"}], "daily_counts": {"2024-03-10": 12}}]
+    data.issues_computed = True
     data.alerts = [{"severity": "critical", "summary": "Escalation 'legal_threat' about <acme>"}]
     _, html_body, text_body, _ = render(data)
     assert "<script>" not in html_body and "&lt;script&gt;" in html_body
@@ -175,7 +176,7 @@ def test_render_lists_companies_and_escapes_html():
     assert "Note: &lt;b&gt;bold&lt;/b&gt;" in html_body
     assert "Not computed yet" not in html_body
     assert "Refund <delay> (12) EMERGING" in text_body
-    assert "[critical] Escalation 'legal_threat' about <acme>" in text_body
+    assert "critical | - | - | Escalation 'legal_threat' about <acme>" in text_body
 
 
 def test_render_no_data_says_no_charts(empty_rendered):
@@ -219,7 +220,7 @@ def test_build_mime_structure(rendered):
     assert alternative.get_payload()[0].get_payload(decode=True).decode("utf-8") == text_body
     assert alternative.get_payload()[1].get_payload(decode=True).decode("utf-8") == html_body
     images = parts[1:]
-    assert len(images) == len(charts) == 3
+    assert len(images) == len(charts) == 4
     content_ids = Counter()
     for image in images:
         assert image.get_content_type() == "image/png"

@@ -41,7 +41,7 @@ def target_settings(stack: str | None):
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .logic.report import build_report, deliver, parse_period, standalone_html
+    from .logic.report import make_and_deliver, parse_period, standalone_html
     from .observability import logger
 
     logger().setLevel("WARNING")  # the command prints its own summary; keep stdout clean for --json
@@ -50,22 +50,51 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(str(exc)) from None
     settings = target_settings(args.stack)
-    report = build_report(settings, args.period)
-    result = deliver(settings, report, args.period)
+    report, result = make_and_deliver(settings, args.period)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"report-{args.period}"
-    (out / f"{stem}.eml").write_bytes(report["mime"])
-    (out / f"{stem}.html").write_text(standalone_html(report), encoding="utf-8")
-    result["files"] = [str(out / f"{stem}.eml"), str(out / f"{stem}.html")]
+    files = {"eml": out / f"{stem}.eml", "html": out / f"{stem}.html", "json": out / f"{stem}.json",
+             "dashboard": out / f"dashboard-{args.period}.html"}
+    files["eml"].write_bytes(report["mime"])
+    files["html"].write_text(standalone_html(report), encoding="utf-8")
+    files["json"].write_text(json.dumps(report["summary"], default=str, indent=1), encoding="utf-8")
+    files["dashboard"].write_text(report["dashboard"], encoding="utf-8")
+    result["files"] = [str(f) for f in files.values()]
     if args.json:
         print(json.dumps(result, default=str))
     else:
         print(result["subject"])
         print(f"  period   : {result['start']} to {result['end']} ({result['volume']:,} customer messages)")
         print(f"  sent     : {'to ' + ', '.join(settings.report_recipients) + ' (SES message ' + str(result['message_id']) + ')' if result['message_id'] else 'no recipients configured'}")
-        print(f"  archived : s3://{settings.data_bucket}/{result['archive']} and .html")
-        print(f"  written  : {result['files'][0]} and {result['files'][1]}")
+        print(f"  archived : s3://{settings.data_bucket}/{result['archive'].removesuffix('.eml')}(.eml, .html, .summary.json, .dashboard.html)")
+        print(f"  written  : {', '.join(result['files'])}")
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Write the interactive dashboard of a period to a local file (nothing is sent or archived)."""
+    from .domain.dashboard import render_dashboard
+    from .domain.report import summary
+    from .logic.report import gather, parse_period
+    from .observability import logger
+
+    logger().setLevel("WARNING")
+    try:
+        parse_period(args.period)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    data = gather(target_settings(args.stack), args.period)
+    page = render_dashboard(data, summary(data))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(page, encoding="utf-8")
+    print(f"dashboard of {data.start} to {data.end} ({int(data.totals.get('volume', 0)):,} customer messages): "
+          f"{out} ({len(page.encode()) / 1e6:.1f} MB, opens offline)")
+    if args.open:
+        import webbrowser
+
+        webbrowser.open(out.resolve().as_uri())
     return 0
 
 
@@ -81,6 +110,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     outputs = resolve_outputs(args.stack)
     items = recent_alerts(outputs["AlertsTableName"], args.limit)
     if args.json:
+        if not items:
+            print("[]")
         for item in items:
             print(json.dumps({k: v for k, v in item.items() if k not in ("expires_at", "raised_epoch")}, default=str))
         return 0
@@ -103,6 +134,13 @@ def add_report_commands(sub: Any) -> None:
     rp.add_argument("--json", action="store_true")
     rp.add_argument("--stack", help="deployed stack name (default: the local cloud)")
     rp.set_defaults(func=cmd_report)
+
+    db = sub.add_parser("dashboard", help="write the interactive dashboard (one offline HTML file) of a period")
+    db.add_argument("--period", default="30d", help="1d, 7d, 30d (default) or Nd")
+    db.add_argument("--out", default="out/dashboard.html", help="file to write (default: out/dashboard.html)")
+    db.add_argument("--open", action="store_true", help="open it in the default browser")
+    db.add_argument("--stack", help="deployed stack name (default: the local cloud)")
+    db.set_defaults(func=cmd_dashboard)
 
     al = sub.add_parser("alerts", help="recent alerts, newest first")
     al.add_argument("--json", action="store_true", help="one JSON object per alert")

@@ -36,6 +36,8 @@ class Settings(BaseModel):
     gemini_api_key: SecretStr | None = None  # GEMINI_API_KEY (CLI, local cloud); never printed
     # Assist: a Gemini model that rewrites recommended replies (empty = no rewriting; needs the API key above).
     assist_generation_model: str = ""
+    # Report: how long the e-mail's pre-signed dashboard link stays valid (SigV4 allows up to 7 days).
+    report_link_expiry_s: int = Field(default=7 * 24 * 3600, ge=60, le=7 * 24 * 3600)
 
     def embedding(self) -> "EmbeddingConfig":
         from .domain.embedding import EmbeddingConfig
@@ -70,4 +72,5 @@ class Settings(BaseModel):
             gemini_api_key_parameter=env.get("GEMINI_API_KEY_PARAMETER", ""),
             gemini_api_key=env.get("GEMINI_API_KEY") or None,
             assist_generation_model=env.get("ASSIST_GENERATION_MODEL", "").strip(),
+            report_link_expiry_s=int(env.get("REPORT_LINK_EXPIRY_S") or 7 * 24 * 3600),
         )

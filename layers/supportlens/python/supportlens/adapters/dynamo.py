@@ -65,8 +65,9 @@ def batch_write(table: str, items: list[dict[str, Any]]) -> None:
                 time.sleep(min(2.0, 0.05 * 2**attempt))
 
 
-def batch_get(table: str, key_name: str, keys: Iterable[str], projection: str) -> dict[str, dict[str, Any]]:
-    """Existing items by key (UnprocessedKeys retried)."""
+def batch_get(table: str, key_name: str, keys: Iterable[str], projection: str,
+              names: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """Existing items by key (UnprocessedKeys retried); `names` maps #placeholders in the projection."""
     ddb = client("dynamodb")
     found: dict[str, dict[str, Any]] = {}
     keys = list(dict.fromkeys(keys))
@@ -75,6 +76,7 @@ def batch_get(table: str, key_name: str, keys: Iterable[str], projection: str) -
             table: {
                 "Keys": [{key_name: {"S": k}} for k in keys[start : start + 100]],
                 "ProjectionExpression": projection,
+                **({"ExpressionAttributeNames": names} if names else {}),
             }
         }
         attempt = 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from functools import cache
 from typing import IO, Any
 from urllib.parse import unquote_plus
 
@@ -75,3 +76,20 @@ def list_keys(bucket: str, prefix: str) -> list[str]:
     for page in client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         keys.extend(obj["Key"] for obj in page.get("Contents", []))
     return keys
+
+
+def presigned_get_url(bucket: str, key: str, expires_s: int) -> str:
+    """A link that reads one object without AWS credentials until it expires (SigV4: at most 7 days;
+    signed with a Lambda role's session credentials it stops working when that session ends)."""
+    return _sigv4_client().generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=int(expires_s))
+
+
+@cache
+def _sigv4_client() -> Any:
+    """botocore still presigns with SigV2 by default in us-east-1; S3 accepts only SigV4 for new buckets."""
+    import boto3
+    from botocore.config import Config
+
+    from .aws import RETRY_CONFIG
+
+    return boto3.session.Session().client("s3", config=RETRY_CONFIG.merge(Config(signature_version="s3v4")))

@@ -243,8 +243,22 @@ def ticket_alerts(ticket: dict[str, Any], config: AlertConfig) -> list[dict[str,
             "observed": observed, "threshold": rule.threshold, "window": f"ticket {ticket['ticket_id']}",
             "examples": [ticket["ticket_id"]], "cooldown_minutes": rule.cooldown_minutes,
             "summary": _ticket_summary(rule, subject, observed, ticket),
+            # Data time and context for the report: when the message was written, where, and what it said
+            # (the stored text is already PII-masked).
+            "data_time": str(ticket.get("created_at") or "") or None, "company": ticket.get("company"),
+            "channel": ticket.get("channel"), "excerpt": _excerpt(ticket.get("text")),
         })
     return alerts
+
+
+EXCERPT_CHARS = 160
+
+
+def _excerpt(text: Any) -> str | None:
+    if not text:
+        return None
+    text = " ".join(str(text).split())
+    return text if len(text) <= EXCERPT_CHARS else text[: EXCERPT_CHARS - 1].rstrip() + "…"
 
 
 def _ticket_summary(rule: TicketRule, subject: str, observed: Any, ticket: dict[str, Any]) -> str:

@@ -7,6 +7,7 @@ Pure functions only. Storage layout (Aggregates table), written by logic/behavio
   pk "customer#<id>"          sk "profile"        score, reasons, counts over the last 30 days
   pk "behaviour#<YYYY-MM-DD>" sk "<id>"           profiles refreshed that (UTC) day, for alert rules
   pk "complaint#<hour>"       sk "<fingerprint>#<chunk>" accounts and tickets of one chunk (merged when read)
+  pk "active#<YYYY-MM-DD>"    sk "top#<chunk>"    one chunk's most active customers that day (merged when read)
 """
 
 from __future__ import annotations
@@ -78,6 +79,46 @@ def customer_deltas(items: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str],
             for name, n in counts.items():
                 row[name] = row.get(name, 0) + n
     return rows
+
+
+ACTIVE_TOP = 100  # customers kept per chunk and day in the most-active index (an item of ~2 KB)
+
+
+def activity_rows(deltas: Mapping[tuple[str, str], Mapping[str, int]], top: int = ACTIVE_TOP) -> dict[str, dict[str, Any]]:
+    """day -> one chunk's most active customers: their message counts (`top`), how many customers
+    and messages the chunk had that day, and `floor`: the count a customer left out had at most.
+
+    One small row per chunk and day keeps the report's read flat in ticket count; merged over a
+    period the counts are exact for customers in every chunk's list, and a lower bound otherwise
+    (off by at most the sum of the floors of the chunks that left them out).
+    """
+    by_day: dict[str, dict[str, int]] = {}
+    for (customer, day), counters in deltas.items():
+        if counters.get("tickets"):
+            by_day.setdefault(day, {})[customer] = int(counters["tickets"])
+    rows = {}
+    for day, counts in by_day.items():
+        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+        kept, rest = ranked[:top], ranked[top:]
+        rows[day] = {"top": dict(kept), "floor": rest[0][1] if rest else 0,
+                     "customers": len(counts), "messages": sum(counts.values())}
+    return rows
+
+
+def most_active(rows: Iterable[Mapping[str, Any]], n: int = 10) -> list[dict[str, Any]]:
+    """Merge per-chunk activity rows: customers by messages; `exact` is False when a chunk that left
+    a customer out could have held some of their messages (its floor > 0)."""
+    totals: dict[str, int] = {}
+    floor_where_listed: dict[str, int] = {}
+    all_floors = 0
+    for row in rows:
+        floor = int(row.get("floor") or 0)
+        all_floors += floor
+        for customer, count in (row.get("top") or {}).items():
+            totals[customer] = totals.get(customer, 0) + int(count)
+            floor_where_listed[customer] = floor_where_listed.get(customer, 0) + floor
+    ranked = sorted(totals.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+    return [{"customer": c, "messages": m, "exact": all_floors - floor_where_listed[c] == 0} for c, m in ranked]
 
 
 def has_signal(item: Mapping[str, Any]) -> bool:

@@ -114,6 +114,7 @@ def aggregate(items: list[dict[str, Any]]) -> AggregateDeltas:
             deltas.add(pk, sk, "escalations")
         if item.get("call_status") == "failed":
             deltas.add(pk, sk, "failed_calls")
+        _dimension_counters(deltas, item, pk)
         agent = item.get("agent_id")
         if agent:  # agent performance: volume, failed and long calls, handle time
             ask = f"agent#{agent}#channel#{item.get('channel', 'other')}"
@@ -134,6 +135,23 @@ def aggregate(items: list[dict[str, Any]]) -> AggregateDeltas:
             deltas.add(pk, sk, bucket)
         _report_and_window_counters(deltas, item, pk, sk)
     return deltas
+
+
+DIMENSIONS = ("region", "tier", "industry")  # report breakdowns: pk day#<day>, sk dim#<name>#<value>
+
+
+def _dimension_counters(deltas: AggregateDeltas, item: dict[str, Any], pk: str) -> None:
+    """Customer messages by region, customer tier and industry (when the source has them)."""
+    for name in DIMENSIONS:
+        value = item.get(name)
+        if not value:
+            continue
+        dsk = f"dim#{name}#{metrics.dimension_value(value)}"
+        deltas.add(pk, dsk, "volume")
+        deltas.add(pk, dsk, item["sentiment"])
+        for counter in ("abusive", "escalations"):
+            if item.get("escalation" if counter == "escalations" else counter):
+                deltas.add(pk, dsk, counter)
 
 
 def _report_and_window_counters(deltas: AggregateDeltas, item: dict[str, Any], pk: str, sk: str) -> None:

@@ -61,3 +61,8 @@ def hist_bucket_of(seconds: float) -> tuple[float, float]:
 
 def slug(value: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", str(value).lower()).strip("_")[:40] or "unknown"
+
+
+def dimension_value(value: str) -> str:
+    """A region/tier/industry as shown in reports: trimmed, lower case, no key separator, bounded."""
+    return re.sub(r"\s+", " ", str(value).replace("#", " ")).strip().lower()[:60] or "unknown"

@@ -29,8 +29,12 @@ def raise_alert(alert: dict[str, Any], settings: Settings, now: datetime) -> boo
     """
     key = dedupe_key(alert, now)
     epoch = int(now.timestamp())
+    # Reports count alerts in data time: a ticket rule's alert happened when its message was written;
+    # a windowed rule's when its window ended (now).
+    data_time = str(alert.get("data_time") or now.isoformat())
     item = {
         "dedupe_key": key, **{k: v for k, v in alert.items() if v is not None},
+        "data_time": data_time, "day": data_time[:10], "channel": alert.get("channel") or "all",
         "raised_at": now.isoformat(), "raised_epoch": epoch, "expires_at": int(time.time()) + ALERT_TTL_S,
     }
     guard = {"dedupe_key": cooldown_key(alert), "record": "cooldown", "rule": alert["rule"], "last_alert": key,

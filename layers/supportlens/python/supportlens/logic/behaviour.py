@@ -35,8 +35,10 @@ def record_behaviour(items: list[dict[str, Any]], settings: Settings, chunk_id: 
     # Not part of the chunk's counter transaction: each row is idempotent on its own (its key
     # holds the chunk), which keeps transactions small.
     deltas = behaviour.customer_deltas(items)
+    activity = [{"pk": f"active#{day}", "sk": behaviour.chunk_row_sk("top", chunk_id), **row}
+                for day, row in sorted(behaviour.activity_rows(deltas).items())]
     dynamo.batch_write(table, [{"pk": f"customer#{customer}", "sk": behaviour.chunk_row_sk(day, chunk_id), **counters}
-                               for (customer, day), counters in sorted(deltas.items())])
+                               for (customer, day), counters in sorted(deltas.items())] + activity)
 
     groups = behaviour.complaint_groups(items)
     expires = int(time.time()) + COMPLAINT_TTL_S
