@@ -92,7 +92,7 @@ def report_page(cloud, tmp_path_factory) -> tuple[Path, dict]:
 def test_report_displays_with_its_charts(chromium, report_page, tmp_path):
     page, result = report_page
     html = page.read_text()
-    assert html.count("data:image/png;base64,") == 3
+    assert html.count("data:image/png;base64,") == 5  # volume, sentiment, heatmap, escalation/abuse trend, FTDS
     probe = tmp_path / "probe.html"
     probe.write_text(html.replace("</body>", COUNT_IMAGES))
     dom = run_chromium(chromium, tmp_path / "profile1", "--virtual-time-budget=5000", "--dump-dom", probe.as_uri())
@@ -100,7 +100,7 @@ def test_report_displays_with_its_charts(chromium, report_page, tmp_path):
     body = re.search(r"<body([^>]*)>", dom.stdout)
     assert body, dom.stdout[:500]
     attrs = dict(re.findall(r'data-(\w+)="([^"]*)"', body.group(1)))
-    assert attrs.get("images") == "3" and attrs.get("loaded") == "3", attrs
+    assert attrs.get("images") == "5" and attrs.get("loaded") == "5", attrs
     assert all(int(w) >= 300 for w in attrs["widths"].split(","))  # real charts, not broken-image icons
     assert "Agent performance" in dom.stdout and "Delivery outcomes (FTDS)" in dom.stdout
     assert "A-17" in dom.stdout  # the call-log / helpdesk agent appears in the tables

@@ -40,6 +40,18 @@ def target_settings(stack: str | None):
         raise CliError(f"the target's stack outputs lack {exc}: is it a SupportLens stack?") from None
 
 
+def _end_day(value: str | None):
+    """--end YYYY-MM-DD: the period ends that day (default today; an empty period falls back to the newest data)."""
+    if not value:
+        return None
+    from datetime import date
+
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"--end must be a date like 2017-12-03, not {value!r}") from None
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .logic.report import make_and_deliver, parse_period, standalone_html
     from .observability import logger
@@ -50,7 +62,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(str(exc)) from None
     settings = target_settings(args.stack)
-    report, result = make_and_deliver(settings, args.period)
+    report, result = make_and_deliver(settings, args.period, _end_day(args.end))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"report-{args.period}"
@@ -84,7 +96,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         parse_period(args.period)
     except ValueError as exc:
         raise CliError(str(exc)) from None
-    data = gather(target_settings(args.stack), args.period)
+    data = gather(target_settings(args.stack), args.period, _end_day(args.end))
     page = render_dashboard(data, summary(data))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -130,13 +142,15 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 def add_report_commands(sub: Any) -> None:
     rp = sub.add_parser("report", help="build the stakeholder report now: send, archive and write it to --out")
     rp.add_argument("--period", default="7d", help="1d, 7d (default) or Nd")
-    rp.add_argument("--out", default="out", help="folder for report-<period>.eml/.html (default: out)")
+    rp.add_argument("--end", help="last day of the period, YYYY-MM-DD (default: today, or the newest data when today's period is empty)")
+    rp.add_argument("--out", default="out", help="folder for report-<period>.eml/.html/.json and dashboard-<period>.html (default: out)")
     rp.add_argument("--json", action="store_true")
     rp.add_argument("--stack", help="deployed stack name (default: the local cloud)")
     rp.set_defaults(func=cmd_report)
 
     db = sub.add_parser("dashboard", help="write the interactive dashboard (one offline HTML file) of a period")
     db.add_argument("--period", default="30d", help="1d, 7d, 30d (default) or Nd")
+    db.add_argument("--end", help="last day of the period, YYYY-MM-DD (default: today, or the newest data)")
     db.add_argument("--out", default="out/dashboard.html", help="file to write (default: out/dashboard.html)")
     db.add_argument("--open", action="store_true", help="open it in the default browser")
     db.add_argument("--stack", help="deployed stack name (default: the local cloud)")

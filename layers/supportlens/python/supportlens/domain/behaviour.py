@@ -81,16 +81,16 @@ def customer_deltas(items: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str],
     return rows
 
 
-ACTIVE_TOP = 100  # customers kept per chunk and day in the most-active index (an item of ~2 KB)
+ACTIVE_TOP = 2000  # customers kept per chunk and day: a chunk holds at most 2,000 tickets, so all of them (an item of < 60 KB)
 
 
 def activity_rows(deltas: Mapping[tuple[str, str], Mapping[str, int]], top: int = ACTIVE_TOP) -> dict[str, dict[str, Any]]:
     """day -> one chunk's most active customers: their message counts (`top`), how many customers
     and messages the chunk had that day, and `floor`: the count a customer left out had at most.
 
-    One small row per chunk and day keeps the report's read flat in ticket count; merged over a
-    period the counts are exact for customers in every chunk's list, and a lower bound otherwise
-    (off by at most the sum of the floors of the chunks that left them out).
+    One row per chunk and day (not one per customer) keeps the writes to one item per chunk; merged
+    over a period the counts are exact, unless a chunk held more customers than `top` (then those it
+    left out are lower bounds, off by at most the floors of the chunks that left them out).
     """
     by_day: dict[str, dict[str, int]] = {}
     for (customer, day), counters in deltas.items():

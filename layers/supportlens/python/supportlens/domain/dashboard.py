@@ -18,13 +18,14 @@ from collections import defaultdict
 from importlib import resources
 from typing import Any
 
-from .report import SENTIMENTS, ReportData
+from .report import SENTIMENTS, ReportData, alert_row
 
 MAX_COMPANIES = 40
 OTHER_COMPANIES = "(other companies)"
 CELL_COUNTERS = ("volume",) + SENTIMENTS + ("abusive", "escalations", "replies", "rt_count", "rt_sum")
 EXAMPLES_PER_ISSUE = 5
 MAX_ISSUES = 40
+MAX_ALERTS = 200  # newest first; the page says how many more the period holds
 
 
 def plotly_js() -> str:
@@ -68,7 +69,8 @@ def dashboard_data(data: ReportData, summary: dict[str, Any]) -> dict[str, Any]:
                        "emerging": i["emerging"], "emerging_reason": i["emerging_reason"], "daily": daily,
                        "companies": {str(c.get("company")): int(c.get("count") or 0) for c in i["top_companies"]},
                        "examples": [example(str(e.get("ticket_id")), str(e.get("text") or "")) for e in i["examples"][:EXAMPLES_PER_ISSUE]]})
-    alerts = [{**a, "examples": [example(str(t)) for t in a["ticket_ids"]]} for a in summary["alerts"]["rows"]]
+    alerts = [{**row, "examples": [example(str(t)) for t in row["ticket_ids"]]}
+              for row in (alert_row(a) for a in data.alerts[:MAX_ALERTS])]
     return {
         "period": summary["period"], "kpis": summary["kpis"], "days": days, "companies": companies, "channels": channels,
         "counters": list(CELL_COUNTERS), "cells": cells, "issues": issues, "alerts": alerts,
@@ -187,10 +189,10 @@ function draw() {
       {type: "scatter", mode: "lines+markers", x: days, y: neg.map((x, i) => n[i] >= 10 ? 100 * x / n[i] : null), yaxis: "y2",
        name: "% negative (days with 10+ messages)", line: {color: "#222", width: 1}, marker: {size: 4}, connectgaps: false}],
       layout("customer messages / day", {barmode: "stack", showlegend: true, legend: {orientation: "h", y: -0.3},
-             yaxis2: {title: {text: "% negative"}, overlaying: "y", side: "right", range: [0, 100]}}), config);
+             yaxis2: {title: {text: "% negative"}, overlaying: "y", side: "right", range: [0, 100], dtick: 25, ticksuffix: "%"}}), config);
   const z = WEEKDAYS.map(() => new Array(24).fill(0));
   rows.forEach(r => { const w = (new Date(D.days[r[0]] + "T00:00:00Z").getUTCDay() + 6) % 7; for (let h = 0; h < 24; h++) z[w][h] += r[HOUR0 + h]; });
-  Plotly.react("chart-heatmap", [{type: "heatmap", z: z, x: [...Array(24).keys()], y: WEEKDAYS, colorscale: "Blues", reversescale: true,
+  Plotly.react("chart-heatmap", [{type: "heatmap", z: z, x: [...Array(24).keys()], y: WEEKDAYS, colorscale: [[0, "#f7fbff"], [0.5, "#6baed6"], [1, "#08306b"]],
       colorbar: {title: {text: "customer<br>messages"}}}],
       layout("", {xaxis: {title: {text: "hour of day (UTC)"}, dtick: 2}, yaxis: {autorange: "reversed"}}), config);
   const byChannel = {}; rows.forEach(r => byChannel[D.channels[r[2]]] = (byChannel[D.channels[r[2]]] || 0) + r[C.volume]);

@@ -27,6 +27,7 @@ MIN_RESPONSES_TO_RANK = 3  # a company/agent needs this many answered messages t
 HIGH_BEHAVIOUR_SCORE = 0.5
 DAILY_BINS_MAX_DAYS = 21  # longer periods are charted in weeks
 ALERTS_LISTED = 20
+MIN_TREND_BASE = 10  # growth against fewer messages than this says nothing ("+31,900 %" on a baseline of 1)
 ISSUES_LISTED = 10
 CLOCK = "data time: when customers wrote (ticket created_at, UTC)"
 SUMMARY_SCHEMA = "supportlens.report-summary/v1"
@@ -235,8 +236,10 @@ def issue_rows(data: ReportData) -> list[dict[str, Any]]:
             continue
         previous = sum(n for d, n in daily.items() if d in before)
         earlier = any(d < data.start.isoformat() for d in daily)
-        if previous:
+        if previous >= MIN_TREND_BASE:
             growth, growth_text = round(in_period / previous - 1, 4), f"{in_period / previous - 1:+.0%} vs the {span} days before ({previous})"
+        elif previous:
+            growth, growth_text = None, f"only {previous} in the {span} days before: too few to compare"
         elif earlier:
             growth, growth_text = None, f"none in the {span} days before; seen earlier"
         else:
@@ -254,7 +257,7 @@ def issue_rows(data: ReportData) -> list[dict[str, Any]]:
     return rows
 
 
-def _alert_row(a: dict[str, Any]) -> dict[str, Any]:
+def alert_row(a: dict[str, Any]) -> dict[str, Any]:
     examples = list(a.get("examples") or [])
     return {"raised_at": a.get("raised_at"), "data_time": a.get("data_time") or a.get("raised_at"),
             "rule": a.get("rule"), "severity": a.get("severity"), "company": a.get("company"),
@@ -285,7 +288,8 @@ def summary(data: ReportData, cluster_schedule: str = "daily at 02:00 UTC", gene
         "answered": int(t.get("rt_count", 0)),
         "company_replies": int(t.get("replies", 0)),
         "previous_period_messages": data.previous_volume,
-        "change_vs_previous": _share(volume - data.previous_volume, data.previous_volume) if data.previous_volume else None,
+        "change_vs_previous": (_share(volume - data.previous_volume, data.previous_volume)
+                               if data.previous_volume and data.previous_volume >= MIN_TREND_BASE else None),
         "alerts": len(data.alerts),
     }
     bins = time_bins(data.days)
@@ -408,7 +412,7 @@ def summary(data: ReportData, cluster_schedule: str = "daily at 02:00 UTC", gene
                                     issues_reason if not issues else "no issue is growing unusually fast against its own baseline"),
         "alerts_by_rule_channel": _section([{"rule": r, "channel": c, "alerts": n} for (r, c), n in sorted(counts.items())],
                                            "no alert was raised about this period"),
-        "alerts": _section([_alert_row(a) for a in alerts_sorted[:ALERTS_LISTED]], "no alert was raised about this period",
+        "alerts": _section([alert_row(a) for a in alerts_sorted[:ALERTS_LISTED]], "no alert was raised about this period",
                            total=len(alerts_sorted), more=max(0, len(alerts_sorted) - ALERTS_LISTED)),
         "most_active_customers": _section(active, no_messages if not volume else
                                           "no customer activity index for this period (tickets stored before it existed)"),
@@ -476,7 +480,9 @@ class _Doc:
         cap = (f"<caption style='text-align:left;font-weight:bold;padding:4px 0;font-family:{FONT}'>{esc(caption)}</caption>"
                if caption else "")
         head = "".join(f"<th style='{self.CELL};background:#eef1f5'>{esc(h)}</th>" for h in headers)
-        body = "".join("<tr>" + "".join(f"<td style='{self.CELL}'>{esc(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+        first = f"{self.CELL};white-space:nowrap"  # names and dates stay on one line
+        body = "".join("<tr>" + "".join(f"<td style='{first if i == 0 else self.CELL}'>{esc(str(c))}</td>" for i, c in enumerate(r))
+                       + "</tr>" for r in rows)
         self.html.append(f"<table style='{self.TABLE}'>{cap}<tr>{head}</tr>{body}</table>")
         if caption:
             self.text.append(f"  {caption}:")
@@ -544,6 +550,9 @@ def render(data: ReportData, cluster_schedule: str = "daily at 02:00 UTC", dashb
             line += f" {k['change_vs_previous']:+.0%} against the {len(data.days)} days before ({k['previous_period_messages']:,})."
         elif k["previous_period_messages"] == 0:
             line += f" No messages in the {len(data.days)} days before, so no trend yet."
+        elif k["previous_period_messages"]:
+            line += (f" Only {k['previous_period_messages']:,} in the {len(data.days)} days before: too few to compare "
+                     f"(a trend needs {MIN_TREND_BASE}+).")
         doc.para(line)
         doc.image("volume", f"Customer messages per {unit}, {period['start']} to {period['end']}", 700)
     else:
@@ -651,7 +660,7 @@ def render(data: ReportData, cluster_schedule: str = "daily at 02:00 UTC", dashb
             example = (i["examples"] or [{}])[0].get("text", "")
             flag = f" - <b style='color:#b03a2e'>emerging</b>: {esc(i['emerging_reason'] or '')}" if i["emerging"] else ""
             items.append(f"<li style='margin-bottom:6px'><b>{esc(str(i['label']))}</b> - {i['in_period']} tickets in the period, "
-                         f"{esc(i['growth_text'])} <span style='font-family:monospace;color:#3b6ea5'>{esc(sparkline(i['trend']))}</span>{flag}"
+                         f"{esc(i['growth_text'])} <span style='color:#3b6ea5;letter-spacing:1px'>{esc(sparkline(i['trend']))}</span>{flag}"
                          f"<br><span style='color:#555;font-size:12px'>{esc(companies)}</span>"
                          f"<br><span style='color:#555;font-size:12px'>e.g. \"{esc(example)}\"</span></li>")
             doc.text.append(f"  {i['label']} ({i['in_period']}){' EMERGING' if i['emerging'] else ''} - {i['growth_text']} "
@@ -699,7 +708,7 @@ def render(data: ReportData, cluster_schedule: str = "daily at 02:00 UTC", dashb
     else:
         doc.empty(s["abusive_customers"]["reason"])
 
-    body = (f"<html><body style='margin:0;padding:12px;background:#ffffff'><div style='max-width:900px;font-family:{FONT};color:#222'>"
+    body = (f"<html><head><meta charset='utf-8'></head><body style='margin:0;padding:12px;background:#ffffff'><div style='max-width:900px;font-family:{FONT};color:#222'>"
             + "".join(doc.html) + "</div></body></html>")
     return subject, body, "\n".join(doc.text) + "\n", charts
 

@@ -108,7 +108,7 @@ def charts(summary: dict[str, Any]) -> dict[str, bytes]:
     share.set_ylabel("% negative")
     handles = ax.get_legend_handles_labels()[0] + share.get_legend_handles_labels()[0]
     labels = ax.get_legend_handles_labels()[1] + share.get_legend_handles_labels()[1]
-    ax.legend(handles, labels, loc="upper left", fontsize=7, frameon=False, ncol=4)
+    ax.legend(handles, labels, loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False, ncol=4)
     ax.set_title(f"Sentiment per {unit}", loc="left")
     save(fig, "sentiment")
 
@@ -143,7 +143,7 @@ def charts(summary: dict[str, Any]) -> dict[str, bytes]:
         ax.set_ylabel(f"messages / {unit}")
         _integer_y(ax)
         _date_axis(ax, base, unit)
-        ax.legend(loc="upper left", fontsize=7, frameon=False, ncol=2)
+        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False, ncol=2)
         ax.set_title(f"Escalations and abusive messages per {unit}", loc="left")
         save(fig, "trends")
 

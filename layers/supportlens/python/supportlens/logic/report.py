@@ -81,10 +81,10 @@ def alerts_in_period(items: list[dict[str, Any]], start: date, end: date) -> lis
 
 def example_tickets(settings: Settings, data: ReportData) -> dict[str, dict[str, Any]]:
     """The stored (masked) tickets behind the issues' and alerts' examples, for the dashboard's drill-down."""
-    from ..domain.dashboard import EXAMPLES_PER_ISSUE, MAX_ISSUES
+    from ..domain.dashboard import EXAMPLES_PER_ISSUE, MAX_ALERTS, MAX_ISSUES
 
     wanted = [str(e.get("ticket_id")) for i in data.issues[:MAX_ISSUES] for e in (i.get("examples") or [])[:EXAMPLES_PER_ISSUE]]
-    wanted += [str(t) for a in data.alerts[:50] for t in (a.get("examples") or [])[:3]]
+    wanted += [str(t) for a in data.alerts[:MAX_ALERTS] for t in (a.get("examples") or [])[:3]]
     wanted = [t for t in dict.fromkeys(wanted) if t and t != "None"]
     if not wanted or not settings.tickets_table:
         return {}

@@ -1,0 +1,129 @@
+"""The report summary's rules: time bins, rankings, FTDS, most-active merging, empty sections with
+reasons, issue growth against the issue's own baseline, dimension counters and alert data time."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from supportlens.domain import behaviour
+from supportlens.domain.enrichment import aggregate
+from supportlens.domain.report import (ReportData, first_time_success, issue_rows, period_days, ranked, sparkline, summarise,
+                                       summary, time_bins)
+
+SECTIONS = ("volume_daily", "sentiment", "heatmap", "channels", "companies", "by_region", "by_tier", "by_industry",
+            "ftds_trend", "escalation_trend", "abuse_trend", "agents", "issues", "emerging_issues",
+            "alerts_by_rule_channel", "alerts", "most_active_customers", "abusive_customers")
+
+
+def test_time_bins_are_days_up_to_three_weeks_then_weeks_ending_with_the_period():
+    days = period_days(date(2024, 3, 31), 21)
+    assert [b[1] for b in time_bins(days)] == [[d] for d in days]
+    days = period_days(date(2024, 3, 31), 30)
+    bins = time_bins(days)
+    assert [len(m) for _, m in bins] == [2, 7, 7, 7, 7]
+    assert bins[-1][1][-1] == "2024-03-31" and bins[0][0] == days[0]
+    assert sum((m for _, m in bins), []) == days
+
+
+def test_ranked_never_lists_a_row_as_both_fastest_and_slowest():
+    rows = [{"company": f"c{i}", "avg_response_min": float(i), "responses": 5} for i in range(3)]
+    fast, slow = ranked(rows)
+    assert [r["company"] for r in fast] == ["c0", "c1"] and [r["company"] for r in slow] == ["c2"]
+    fast, slow = ranked(rows[:1])
+    assert [r["company"] for r in fast] == ["c0"] and slow == []
+    many = [{"company": f"c{i:02d}", "avg_response_min": float(i), "responses": 5} for i in range(30)]
+    fast, slow = ranked(many)
+    assert len(fast) == len(slow) == 10 and slow[0]["company"] == "c29" and fast[0]["company"] == "c00"
+    few = [{"company": "x", "avg_response_min": 1.0, "responses": 2}]  # too few answers to rank
+    assert ranked(few) == ([], [])
+
+
+@pytest.mark.parametrize("status, ok", [("delivered", True), ("Delivered on time", True), ("failed_first_attempt", False),
+                                        ("not_delivered", False), ("delivered_late", False), ("returned", False),
+                                        ("success", True), ("lost", False)])
+def test_first_time_delivery_success(status, ok):
+    assert first_time_success(status) is ok
+
+
+def test_most_active_is_exact_unless_a_chunk_left_a_customer_out():
+    deltas_a = {("alice", "2024-03-01"): {"tickets": 3}, ("bob", "2024-03-01"): {"tickets": 1}}
+    deltas_b = {("bob", "2024-03-01"): {"tickets": 4}, ("carol", "2024-03-01"): {"tickets": 1},
+                ("dave", "2024-03-01"): {"tickets": 1}}
+    rows = [behaviour.activity_rows(deltas_a)["2024-03-01"], behaviour.activity_rows(deltas_b, top=2)["2024-03-01"]]
+    assert rows[1] == {"top": {"bob": 4, "carol": 1}, "floor": 1, "customers": 3, "messages": 6}
+    merged = behaviour.most_active(rows)
+    assert merged[0] == {"customer": "bob", "messages": 5, "exact": True}
+    # alice is missing from the capped chunk, which may have held one of hers: a lower bound
+    assert merged[1] == {"customer": "alice", "messages": 3, "exact": False}
+    assert behaviour.most_active([behaviour.activity_rows(deltas_a)["2024-03-01"]])[0] == {"customer": "alice", "messages": 3, "exact": True}
+
+
+def test_every_section_is_present_and_an_empty_one_says_why():
+    empty = summary(summarise({}, "daily", date(2024, 3, 1), date(2024, 3, 1), "No tickets have been stored yet."))
+    for key in SECTIONS:
+        assert empty[key]["rows"] == [] and empty[key]["reason"], key
+    assert empty["issues"]["reason"].startswith("not computed yet")
+    assert empty["response_times"]["reason"]
+    assert empty["kpis"]["customer_messages"] == 0 and empty["kpis"]["negative_share"] is None
+    assert set(empty["kpis"]) >= {"customer_messages", "negative_share", "abusive", "escalations",
+                                  "first_response_avg_s", "first_response_median_s"}
+    assert empty["period"] == {"label": "daily", "start": "2024-03-01", "end": "2024-03-01", "days": 1,
+                               "clock": empty["period"]["clock"], "bins": "day", "notice": "No tickets have been stored yet."}
+
+
+def _data(days: int = 14) -> ReportData:
+    end = date(2024, 3, 14)
+    return summarise({}, f"{days}-day", date.fromordinal(end.toordinal() - days + 1), end, None)
+
+
+def test_issue_growth_is_against_its_own_baseline_and_needs_enough_of_it():
+    data = _data(7)  # 2024-03-08 .. 2024-03-14; the baseline is 2024-03-01 .. 2024-03-07
+    data.issues = [
+        {"issue_id": "a", "label": "refund", "daily_counts": {"2024-03-02": 10, "2024-03-10": 25}},
+        {"issue_id": "b", "label": "login", "daily_counts": {"2024-03-03": 1, "2024-03-12": 40}},
+        {"issue_id": "c", "label": "new", "daily_counts": {"2024-03-13": 5}},
+        {"issue_id": "d", "label": "old", "daily_counts": {"2024-02-01": 50, "2024-03-09": 2}},
+        {"issue_id": "e", "label": "outside", "daily_counts": {"2024-02-01": 99}},
+    ]
+    rows = {r["issue_id"]: r for r in issue_rows(data)}
+    assert set(rows) == {"a", "b", "c", "d"}  # an issue with nothing in the period is not listed
+    assert rows["a"]["in_period"] == 25 and rows["a"]["growth"] == 1.5
+    assert rows["b"]["growth"] is None and "too few to compare" in rows["b"]["growth_text"]
+    assert rows["c"]["growth_text"] == "first seen in this period"
+    assert rows["d"]["growth_text"].endswith("seen earlier")
+    assert rows["a"]["trend"] == [0, 0, 25, 0, 0, 0, 0]
+    assert [r["issue_id"] for r in issue_rows(data)] == ["b", "a", "c", "d"]
+
+
+def test_sparkline():
+    assert sparkline([0, 1, 4, 8]) == "·▂▅█" and sparkline([0, 0]) == ""
+
+
+def test_dimension_counters_per_region_tier_industry():
+    items = [{"day": "2024-03-01", "hour": 9, "sentiment": "negative", "company": "acme", "channel": "email",
+              "region": " EMEA ", "tier": "Gold", "escalation": "churn"},
+             {"day": "2024-03-01", "hour": 9, "sentiment": "neutral", "company": "acme", "channel": "email",
+              "region": "emea", "industry": "retail#x", "abusive": True}]
+    rows = aggregate(items).rows
+    assert rows[("day#2024-03-01", "dim#region#emea")] == {"volume": 2, "negative": 1, "neutral": 1, "escalations": 1, "abusive": 1}
+    assert rows[("day#2024-03-01", "dim#tier#gold")]["volume"] == 1
+    assert ("day#2024-03-01", "dim#industry#retail x") in rows  # '#' never splits a key
+    data = summarise({"2024-03-01": [{"pk": "day#2024-03-01", "sk": sk, **c} for (_, sk), c in rows.items()]},
+                     "daily", date(2024, 3, 1), date(2024, 3, 1), None)
+    assert data.totals["volume"] == 2  # dimension rows repeat the tickets: never counted twice
+    s = summary(data)
+    assert s["by_region"]["rows"] == [{"value": "emea", "messages": 2, "negative_share": 0.5, "escalations": 1, "abusive": 1}]
+    assert s["by_tier"]["rows"][0]["value"] == "gold" and s["by_industry"]["rows"][0]["value"] == "retail x"
+
+
+def test_ticket_alerts_carry_data_time_company_channel_and_a_masked_excerpt():
+    from supportlens.domain.alerts import load_config, read_default_config, ticket_alerts
+
+    ticket = {"ticket_id": "t1", "role": "customer", "company": "acme", "channel": "email", "created_at": "2017-10-31T22:00:00Z",
+              "author_id": "c1", "escalation": "legal_threat", "abuse_score": 0.0, "text": "My lawyer  will call [EMAIL] " + "x" * 300}
+    alerts = ticket_alerts(ticket, load_config(read_default_config()))
+    assert alerts and all(a["data_time"] == "2017-10-31T22:00:00Z" and a["company"] == "acme" and a["channel"] == "email"
+                          for a in alerts)
+    assert alerts[0]["excerpt"].startswith("My lawyer will call [EMAIL] x") and len(alerts[0]["excerpt"]) == 160
