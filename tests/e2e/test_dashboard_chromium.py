@@ -133,6 +133,9 @@ def test_email_report_of_the_sample_shows_every_section(sample_cloud, browser, t
     html_file, summary_file = Path(result["files"][1]), Path(result["files"][2])
     summary = json.loads(summary_file.read_text())
     assert summary["kpis"]["customer_messages"] == 1066 and summary["issues"]["rows"]
+    # every clustered customer tweet of the period is in exactly one issue, counted in data time
+    assert sum(i["in_period"] for i in summary["issues"]["rows"]) == 1066
+    assert all(len(i["trend"]) == len(summary["volume_daily"]["rows"]) for i in summary["issues"]["rows"])
     assert summary["kpis"]["alerts"] == summary["alerts"]["total"] > 0
     assert Counter(r["rule"] for r in summary["alerts"]["rows"])  # alerts of the sample's tickets, in data time
     context, page, requests, errors = open_offline(browser, html_file, width=1000, height=1400)

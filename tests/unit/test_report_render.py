@@ -242,3 +242,12 @@ def test_build_mime_without_charts(empty_rendered):
     msg = build_mime(subject, "r@example.com", [], html_body, text_body, charts)
     parts = msg.get_payload()
     assert len(parts) == 1 and parts[0].get_content_type() == "multipart/alternative"
+
+
+def test_the_plain_text_part_carries_the_charts_numbers(rendered):
+    _, _, text_body, _ = rendered
+    assert "[chart: Customer messages per day, 2024-03-04 to 2024-03-10]" in text_body
+    assert "Per day: 2024-03-04 13, 2024-03-05 0, 2024-03-06 5," in text_body
+    assert "Negative share per day: 2024-03-04 31% of 13, 2024-03-06 100% of 5, 2024-03-10 0% of 2" in text_body
+    assert "Busiest hours (UTC): Mon 09:00 (9), Wed 23:00 (3), Mon 15:00 (4)" not in text_body  # ordered by count
+    assert "Busiest hours (UTC): Mon 09:00 (9), Mon 15:00 (4), Wed 23:00 (3)" in text_body

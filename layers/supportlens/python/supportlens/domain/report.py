@@ -555,6 +555,7 @@ def render(data: ReportData, cluster_schedule: str = "daily at 02:00 UTC", dashb
                      f"(a trend needs {MIN_TREND_BASE}+).")
         doc.para(line)
         doc.image("volume", f"Customer messages per {unit}, {period['start']} to {period['end']}", 700)
+        doc.text.append(f"  Per {unit}: " + ", ".join(f"{_bin_label(r, unit)} {r['volume']:,}" for r in s["volume_daily"]["rows"]))
     else:
         doc.para("No customer messages in this period, so there are no charts. They appear once tickets for these days are stored.", italic=True)
 
@@ -563,12 +564,16 @@ def render(data: ReportData, cluster_schedule: str = "daily at 02:00 UTC", dashb
         mix = ", ".join(f"{name} {_pct(n / volume)}" for name, n in s["sentiment"]["totals"].items())
         doc.para(f"{mix}. Abusive messages: {k['abusive']} ({_pct(k['abuse_rate'])} of customer messages).")
         doc.image("sentiment", f"Customer messages per {unit} by sentiment, with the negative share", 700)
+        doc.text.append(f"  Negative share per {unit}: " + ", ".join(
+            f"{_bin_label(r, unit)} {_pct(r['negative_share'])} of {r['volume']:,}" for r in s["sentiment"]["rows"] if r["volume"]))
     else:
         doc.empty(s["sentiment"]["reason"])
 
     doc.h2("Hour x weekday")
     if volume:
         doc.image("heatmap", "Customer messages by weekday and hour of day (UTC)", 700)
+        cells = sorted(((n, w, h) for w, row in enumerate(data.heatmap) for h, n in enumerate(row) if n), reverse=True)[:3]
+        doc.text.append("  Busiest hours (UTC): " + ", ".join(f"{WEEKDAYS[w]} {h:02d}:00 ({n:,})" for n, w, h in cells))
     else:
         doc.para("No activity to map yet.", italic=True)
 
