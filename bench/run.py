@@ -497,7 +497,7 @@ class LocalCloud:
         self.state: dict[str, Any] = {}
 
     def cli(self, *args: str, timeout: float = 600) -> str:
-        proc = subprocess.run([sys.executable, "-m", "supportlens.cli", *args], cwd=ROOT, env=self.env,
+        proc = subprocess.run([sys.executable, "-m", "supportlens_cli", *args], cwd=ROOT, env=self.env,
                               capture_output=True, text=True, timeout=timeout)
         if proc.returncode != 0:
             raise RuntimeError(f"supportlens {' '.join(args)} exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[-600:]}")

@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from supportlens.cli import STATE_DIR, STATE_FILE, CliError, local_state
+from supportlens_cli.client import STATE_DIR, STATE_FILE, CliError, local_state
 
 
 def control(path: str, body: dict[str, Any] | None = None, timeout: float = 900) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from supportlens.cli import resolve_outputs, summary, upload, wait_for
+from supportlens_cli.client import resolve_outputs, summary, upload, wait_for
 
 from . import cli as local
 

@@ -13,7 +13,7 @@ import boto3
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-m", "supportlens.cli"]
+CLI = [sys.executable, "-m", "supportlens_cli"]
 
 
 class Cloud:

@@ -525,7 +525,7 @@ def test_report_handler_sends_and_archives(cloud, ingested, prod_handler, lambda
 
 
 def test_cli_report_and_alerts(cloud, ingested, tmp_path, monkeypatch, capsys):
-    from supportlens import cli
+    from supportlens_cli import client as cli_client, main as cli
     from supportlens.logic.alerts import raise_alert
 
     alert = {"rule": "cli-test", "kind": "escalation", "severity": "info", "subject_type": "company", "subject": "cli-co",
@@ -535,7 +535,7 @@ def test_cli_report_and_alerts(cloud, ingested, tmp_path, monkeypatch, capsys):
     state = tmp_path / "local.json"
     state.write_text(json.dumps({"endpoint": cloud.endpoint, "region": "us-east-1", "outputs": cloud.outputs,
                                  "parameters": cloud.parameters}))
-    monkeypatch.setattr(cli, "STATE_FILE", state)
+    monkeypatch.setattr(cli_client, "STATE_FILE", state)
     for key in ("AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.setenv(key, os.environ.get(key, "testing"))
     monkeypatch.delenv("SUPPORTLENS_STACK", raising=False)

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from supportlens import cli, evaluation
+from supportlens import evaluation
+from supportlens_cli import main as cli
 from supportlens.domain import scoring
 from supportlens.domain.models import TextModel
 from tests.conftest import SAMPLE

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from supportlens.cli import main
+from supportlens_cli.main import main
 from supportlens.evaluation import clustering_metrics
 from tests.conftest import shared_file
 

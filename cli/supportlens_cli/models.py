@@ -10,7 +10,7 @@ from typing import Any
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluation import EvalOptions, EvaluationError, evaluate, read_labelled_csv
+    from supportlens.evaluation import EvalOptions, EvaluationError, evaluate, read_labelled_csv
 
     try:
         data = read_labelled_csv(args.data)
@@ -26,8 +26,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from datetime import datetime, timezone
 
-    from .evaluation import EvaluationError, normalise_labels, read_labelled_csv
-    from .training.cli import train_from_labelled, write_pointer
+    from supportlens.evaluation import EvaluationError, normalise_labels, read_labelled_csv
+    from supportlens.training.cli import train_from_labelled, write_pointer
 
     version = args.version or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     out_dir = args.out / args.task / version
@@ -42,9 +42,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     result: dict[str, Any] = {"task": args.task, "version": model.version, "path": str(out_dir), "rows": len(data.texts),
                               "validation": info.get("validation")}
     if args.upload or args.stack:
-        from .cli import resolve_outputs
+        from .client import resolve_outputs
 
-        from .logic.train import publish_model
+        from supportlens.logic.train import publish_model
 
         outputs = resolve_outputs(args.stack)
         result["uploaded"] = publish_model(outputs["DataBucketName"], out_dir, args.task, version, {"source": str(args.data)})

@@ -1,13 +1,8 @@
-"""`supportlens`: the command line for users and operators.
-
-Client commands (upload, status) talk to whatever AWS the environment points at:
-the local cloud started by `supportlens local up` (found through .supportlens/local.json),
-or a deployed stack (`--stack NAME`, with the usual AWS credentials/profile).
-"""
+"""What every client command shares: the target (the local cloud found through
+.supportlens/local.json, or a deployed stack), uploads and the files' lineage."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -34,7 +29,7 @@ def local_state() -> dict[str, Any] | None:
 def resolve_outputs(stack: str | None) -> dict[str, Any]:
     """Stack outputs of the target, and the environment pointed at it."""
     if stack:
-        from .adapters.aws import client
+        from supportlens.adapters.aws import client
 
         stacks = client("cloudformation").describe_stacks(StackName=stack)["Stacks"]
         return {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
@@ -52,7 +47,7 @@ def resolve_outputs(stack: str | None) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- upload / status
 def lineage(outputs: dict[str, Any], file_ids: list[str] | None = None) -> list[dict[str, Any]]:
-    from .adapters import dynamo
+    from supportlens.adapters import dynamo
 
     table = outputs["FilesTableName"]
     if file_ids is not None:
@@ -89,7 +84,7 @@ FINAL = {"complete", "rejected", "partial"}
 
 
 def upload(paths: list[Path], source: str | None, outputs: dict[str, Any]) -> list[str]:
-    from .adapters.aws import client
+    from supportlens.adapters.aws import client
 
     s3 = client("s3")
     bucket = outputs["DataBucketName"]
@@ -130,86 +125,3 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         print("  ".join(str(row.get(c) if row.get(c) is not None else "").ljust(widths[c]) for c in columns))
         if row.get("reason"):
             print(f"    reason: {row['reason']}")
-
-
-def cmd_upload(args: argparse.Namespace) -> int:
-    outputs = resolve_outputs(args.stack)
-    file_ids = upload(args.paths, args.source, outputs)
-    if not args.wait:
-        rows = [{"key": f.rsplit("#", 1)[0], "file_id": f, "status": "uploaded"} for f in file_ids]
-    else:
-        rows = wait_for(outputs, file_ids, args.timeout, progress=not args.json)
-    if args.json:
-        for row in rows:
-            print(json.dumps(row))
-    elif args.wait:
-        print_table(rows)
-    else:
-        for row in rows:
-            print(f"uploaded {row['key']}")
-    return 0 if all(r["status"] in ("complete", "uploaded") for r in rows) else 2
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    outputs = resolve_outputs(args.stack)
-    rows = [summary(i) for i in lineage(outputs)][: args.limit]
-    if args.json:
-        for row in rows:
-            print(json.dumps(row))
-    else:
-        print_table(rows)
-    return 0
-
-
-# ---------------------------------------------------------------- parser
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="supportlens", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    up = sub.add_parser("upload", help="put files into incoming/ (optionally wait until processed)")
-    up.add_argument("paths", nargs="+", type=Path)
-    up.add_argument("--source", help="source format (twcs, airline, ticket, ...); default: detected from the header")
-    up.add_argument("--wait", action="store_true", help="show progress and return when every file is fully processed")
-    up.add_argument("--json", action="store_true", help="one JSON object per file")
-    up.add_argument("--timeout", type=float, default=900)
-    up.add_argument("--stack", help="deployed stack name (default: the local cloud)")
-    up.set_defaults(func=cmd_upload)
-
-    st = sub.add_parser("status", help="recent files and their lineage")
-    st.add_argument("--json", action="store_true")
-    st.add_argument("--limit", type=int, default=20)
-    st.add_argument("--stack")
-    st.set_defaults(func=cmd_status)
-
-    from .cli_reports import add_report_commands  # report, alerts
-
-    add_report_commands(sub)
-
-    from .cli_assist import add_assist_commands  # classify, similar, recommend
-
-    add_assist_commands(sub)
-
-    from .cli_models import add_model_commands  # evaluate, train
-
-    add_model_commands(sub)
-
-    try:
-        from localcloud.cli import add_local_commands
-    except ImportError:  # deployed without the local tooling
-        pass
-    else:
-        add_local_commands(sub)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except CliError as exc:
-        print(f"supportlens: {exc}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -9,14 +9,14 @@ import json
 import os
 from typing import Any
 
-from .cli import CliError, resolve_outputs
+from .client import CliError, resolve_outputs
 
 
 def target_assistant(stack: str | None):
-    from .cli_reports import target_parameters
-    from .logic.assist import Assistant
-    from .observability import logger
-    from .settings import Settings
+    from .reports import target_parameters
+    from supportlens.logic.assist import Assistant
+    from supportlens.observability import logger
+    from supportlens.settings import Settings
 
     logger().setLevel("ERROR")  # the command prints its own answer; keep stdout clean for --json
     outputs = resolve_outputs(stack)
@@ -35,7 +35,7 @@ def target_assistant(stack: str | None):
 
 
 def _run(args: argparse.Namespace, request: dict[str, Any]) -> dict[str, Any]:
-    from .logic.assist import AssistError
+    from supportlens.logic.assist import AssistError
 
     assistant = target_assistant(args.stack)
     try:

@@ -9,14 +9,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .cli import CliError, local_state, resolve_outputs
+from .client import CliError, local_state, resolve_outputs
 
 
 def target_parameters(stack: str | None) -> dict[str, str]:
     """Template parameters of the target (sender and recipients of the report)."""
     stack = stack or os.environ.get("SUPPORTLENS_STACK")
     if stack:
-        from .adapters.aws import client
+        from supportlens.adapters.aws import client
 
         found = client("cloudformation").describe_stacks(StackName=stack)["Stacks"][0].get("Parameters", [])
         return {p["ParameterKey"]: p.get("ResolvedValue", p.get("ParameterValue", "")) for p in found}
@@ -24,7 +24,7 @@ def target_parameters(stack: str | None) -> dict[str, str]:
 
 
 def target_settings(stack: str | None):
-    from .settings import Settings
+    from supportlens.settings import Settings
 
     outputs = resolve_outputs(stack)
     params = target_parameters(stack)
@@ -53,8 +53,8 @@ def _end_day(value: str | None):
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .logic.report import make_and_deliver, parse_period, standalone_html
-    from .observability import logger
+    from supportlens.logic.report import make_and_deliver, parse_period, standalone_html
+    from supportlens.observability import logger
 
     logger().setLevel("WARNING")  # the command prints its own summary; keep stdout clean for --json
     try:
@@ -86,10 +86,10 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """Write the interactive dashboard of a period to a local file (nothing is sent or archived)."""
-    from .domain.dashboard import render_dashboard
-    from .domain.report import summary
-    from .logic.report import gather, parse_period
-    from .observability import logger
+    from supportlens.domain.dashboard import render_dashboard
+    from supportlens.domain.report import summary
+    from supportlens.logic.report import gather, parse_period
+    from supportlens.observability import logger
 
     logger().setLevel("WARNING")
     try:
@@ -111,7 +111,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 
 def recent_alerts(alerts_table: str, limit: int) -> list[dict[str, Any]]:
-    from .adapters import dynamo
+    from supportlens.adapters import dynamo
 
     items = [a for a in dynamo.scan_all(alerts_table) if a.get("record") != "cooldown"]
     items.sort(key=lambda a: str(a.get("raised_at", "")), reverse=True)

@@ -1,0 +1,1 @@
+"""The `supportlens` command line (see main.py); not part of what Lambda loads."""
