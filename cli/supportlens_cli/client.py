@@ -26,6 +26,19 @@ def local_state() -> dict[str, Any] | None:
     return json.loads(STATE_FILE.read_text())
 
 
+def answers(url: str, timeout: float = 2.0) -> bool:
+    """True when something accepts a TCP connection at the URL's host and port."""
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    try:
+        with socket.create_connection((parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def resolve_outputs(stack: str | None) -> dict[str, Any]:
     """Stack outputs of the target, and the environment pointed at it."""
     if stack:
@@ -38,6 +51,9 @@ def resolve_outputs(stack: str | None) -> dict[str, Any]:
     state = local_state()
     if state is None:
         raise CliError("no local cloud is running here: start one with `supportlens local up`, or pass --stack NAME for AWS")
+    if not answers(state["endpoint"]):  # fail fast: botocore would retry a dead endpoint for many seconds
+        raise CliError(f"the local cloud at {state['endpoint']} does not answer: start it with `supportlens local up` "
+                       f"(if it was stopped uncleanly, `supportlens local down` removes the stale {STATE_FILE})")
     # The local cloud is the target: point every client at it (a machine-wide CA bundle or
     # real credentials in the environment must not leak into emulator calls).
     os.environ.update(AWS_ENDPOINT_URL=state["endpoint"], AWS_DEFAULT_REGION=state["region"], **LOCAL_CREDENTIALS)
@@ -83,15 +99,38 @@ def summary(item: dict[str, Any]) -> dict[str, Any]:
 FINAL = {"complete", "rejected", "partial"}
 
 
+def expand_paths(paths: list[Path]) -> list[Path]:
+    """Files as given; a folder stands for the files directly in it (hidden ones skipped)."""
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            inside = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+            if not inside:
+                raise CliError(f"{path}: a folder with no files in it")
+            files.extend(inside)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise CliError(f"{path}: no such file or folder")
+    return files
+
+
+def check_source(source: str | None) -> None:
+    from supportlens.domain.sources import FORMATS
+
+    if source is not None and source not in FORMATS:
+        raise CliError(f"unknown --source {source!r}: one of {', '.join(sorted(FORMATS))} (or leave it out to detect the format)")
+
+
 def upload(paths: list[Path], source: str | None, outputs: dict[str, Any]) -> list[str]:
     from supportlens.adapters.aws import client
 
+    check_source(source)
+    files = expand_paths(paths)
     s3 = client("s3")
     bucket = outputs["DataBucketName"]
     file_ids = []
-    for path in paths:
-        if not path.is_file():
-            raise CliError(f"{path}: no such file")
+    for path in files:
         key = f"incoming/{source}/{path.name}" if source else f"incoming/{path.name}"
         with path.open("rb") as body:
             etag = s3.put_object(Bucket=bucket, Key=key, Body=body)["ETag"].strip('"')
@@ -99,25 +138,58 @@ def upload(paths: list[Path], source: str | None, outputs: dict[str, Any]) -> li
     return file_ids
 
 
+class WaitInterrupted(CliError):
+    """Waiting stopped (timeout or Ctrl-C): carries where every file stood at that moment."""
+
+    def __init__(self, message: str, rows: list[dict[str, Any]]):
+        super().__init__(message)
+        self.rows = rows
+
+
 def wait_for(outputs: dict[str, Any], file_ids: list[str], timeout: float, progress: bool) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
-    while True:
-        items = [summary(i) for i in lineage(outputs, file_ids)]
+    items: list[dict[str, Any]] = [{"key": f.rsplit("#", 1)[0], "file_id": f, "status": "waiting"} for f in file_ids]
+    try:
+        while True:
+            items = [summary(i) for i in lineage(outputs, file_ids)]
+            if progress:
+                parts = [f"{i['key'].rsplit('/', 1)[-1]}: {i['status']} {i['tickets_stored']}/{i['tickets_emitted']}" for i in items]
+                print("\r  " + " | ".join(parts)[:200].ljust(80), end="", file=sys.stderr, flush=True)
+            if all(i["status"] in FINAL for i in items):
+                if progress:
+                    print(file=sys.stderr)
+                return items
+            if time.monotonic() > deadline:
+                if progress:
+                    print(file=sys.stderr)
+                raise WaitInterrupted(f"timed out after {timeout:.0f}s waiting for: "
+                                      + ", ".join(i["key"] for i in items if i["status"] not in FINAL), items)
+            time.sleep(0.5)
+    except KeyboardInterrupt:
         if progress:
-            parts = [f"{i['key'].rsplit('/', 1)[-1]}: {i['status']} {i['tickets_stored']}/{i['tickets_emitted']}" for i in items]
-            print("\r  " + " | ".join(parts)[:200].ljust(80), end="", file=sys.stderr, flush=True)
-        if all(i["status"] in FINAL for i in items):
-            if progress:
-                print(file=sys.stderr)
-            return items
-        if time.monotonic() > deadline:
-            if progress:
-                print(file=sys.stderr)
-            raise CliError(f"timed out after {timeout:.0f}s waiting for: " + ", ".join(i["key"] for i in items if i["status"] not in FINAL))
-        time.sleep(0.5)
+            print(file=sys.stderr)
+        raise WaitInterrupted("interrupted; the files keep being processed (see `supportlens status`)", items) from None
 
 
-def print_table(rows: list[dict[str, Any]]) -> None:
+def quarantine_reasons(bucket: str, key: str, top: int | None = 3) -> list[tuple[str, int]]:
+    """The most common reasons in a quarantine object (reasons name columns and problems, never values)."""
+    from collections import Counter
+
+    from supportlens.adapters import s3
+
+    raw = s3.get_bytes_if_exists(bucket, key)
+    if raw is None:
+        return []
+    counts: Counter[str] = Counter()
+    for line in raw.decode("utf-8", errors="replace").splitlines():
+        try:
+            counts[str(json.loads(line).get("reason") or "no reason recorded")] += 1
+        except (ValueError, AttributeError):
+            continue
+    return counts.most_common(top)
+
+
+def print_table(rows: list[dict[str, Any]], bucket: str | None = None) -> None:
     columns = ["key", "source", "rows_read", "tickets_emitted", "rows_quarantined", "tickets_stored", "status"]
     widths = {c: max(len(c), *(len(str(r.get(c) or "")) for r in rows)) for c in columns} if rows else {c: len(c) for c in columns}
     print("  ".join(c.ljust(widths[c]) for c in columns))
@@ -125,3 +197,7 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         print("  ".join(str(row.get(c) if row.get(c) is not None else "").ljust(widths[c]) for c in columns))
         if row.get("reason"):
             print(f"    reason: {row['reason']}")
+        if bucket and row.get("rows_quarantined") and row.get("quarantine_key"):
+            for reason, n in quarantine_reasons(bucket, row["quarantine_key"]):
+                print(f"    quarantined {n}: {reason}")
+            print(f"    all reasons: supportlens quarantine {row['quarantine_key']}")

@@ -66,21 +66,33 @@ def up(template: Path, port: int | None, params: list[str], timeout: float = 120
     raise CliError(f"the local cloud did not start within {timeout:.0f}s (see {log_dir / 'cloud.log'})")
 
 
-def down(timeout: float = 30) -> bool:
+def down(timeout: float = 30) -> str | None:
+    """Stop the local cloud: ask it (it stops pollers, functions and moto), then SIGTERM, and SIGKILL
+    only as the last resort. Returns how it stopped, or None when none was running."""
     state = local_state()
     if state is None:
-        return False
+        return None
+    started = time.monotonic()
     try:
         control("/shutdown", {}, timeout=10)
     except CliError:
         pass
-    deadline = time.monotonic() + timeout
-    while _alive(state["pid"]) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if _alive(state["pid"]):
-        os.killpg(state["pid"], signal.SIGKILL)
+    how = "stopped"
+    if not _wait_gone(state["pid"], timeout):
+        os.killpg(state["pid"], signal.SIGTERM)
+        how = f"did not stop within {timeout:.0f}s; sent SIGTERM"
+        if not _wait_gone(state["pid"], 10):
+            os.killpg(state["pid"], signal.SIGKILL)
+            how += ", then SIGKILL"
     STATE_FILE.unlink(missing_ok=True)
-    return True
+    return f"{how} ({time.monotonic() - started:.1f}s)"
+
+
+def _wait_gone(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not _alive(pid)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -92,7 +104,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    print("local cloud stopped" if down() else "no local cloud was running")
+    how = down()
+    print(f"local cloud {how}" if how else "no local cloud was running")
     return 0
 
 

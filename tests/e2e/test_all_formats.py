@@ -33,6 +33,10 @@ def test_every_format_is_accounted_for(cloud):
     result = cloud.cli("upload", *paths, "--wait", "--json", "--timeout", "300", check=False)
     rows = {r["key"].rsplit("/", 1)[1]: r for r in map(json.loads, result.stdout.splitlines())}
     assert set(rows) == set(EXPECTED), result.stderr
+    assert result.returncode == 3  # all complete, some rows quarantined
+    status = cloud.cli("status").stdout  # the operator sees why without opening S3
+    assert status.count("all reasons: supportlens quarantine quarantine/") == sum(1 for *_, q in EXPECTED.values() if q)
+    assert "2 quarantined record(s)" in cloud.cli("quarantine", "calls_sample.csv").stdout
     for name, (source, read, quarantined) in EXPECTED.items():
         row = rows[name]
         assert row["source"] == source, name
