@@ -73,3 +73,20 @@ def test_policies_are_scoped_to_resources(cfn):
         for policy in r["Properties"].get("Policies", []):
             for statement in policy["PolicyDocument"]["Statement"]:
                 assert statement.get("Resource") != "*", (name, policy["PolicyName"], statement)
+
+
+def test_nothing_that_fails_is_dropped_and_tables_can_be_restored(cfn):
+    """Stream batches the Alerts function gives up on go to an on-failure destination; scheduled
+    (asynchronous) invocations that fail go to a dead-letter queue (checkov CKV_AWS_116); every table
+    has point-in-time recovery (CKV_AWS_28)."""
+    template, _ = cfn
+    resources = template["Resources"]
+    for name, r in resources.items():
+        if r["Type"] == "AWS::Lambda::EventSourceMapping" and "Stream" in str(r["Properties"].get("EventSourceArn")):
+            assert r["Properties"].get("DestinationConfig", {}).get("OnFailure", {}).get("Destination"), name
+        if r["Type"] == "AWS::DynamoDB::Table":
+            assert r["Properties"].get("PointInTimeRecoverySpecification") == {"PointInTimeRecoveryEnabled": True}, name
+    scheduled = {r["Properties"]["Target"]["Arn"]["Fn::GetAtt"][0] for r in resources.values() if r["Type"] == "AWS::Scheduler::Schedule"}
+    assert {"ClusterFunction", "ReportFunction", "AlertsFunction"} <= scheduled
+    for function in scheduled:
+        assert resources[function]["Properties"].get("DeadLetterConfig", {}).get("TargetArn"), function
