@@ -167,6 +167,11 @@ class Deployer:
             s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
         if "PublicAccessBlockConfiguration" in props:
             s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
+        if "LifecycleConfiguration" in props:  # expiry rules (moto stores them; S3 on AWS applies them daily)
+            rules = [{"ID": r["Id"], "Status": r["Status"], "Filter": {"Prefix": r.get("Prefix", "")},
+                      "Expiration": {"Days": int(r["ExpirationInDays"])}}
+                     for r in props["LifecycleConfiguration"]["Rules"] if "ExpirationInDays" in r]
+            s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": rules})
         if "VersioningConfiguration" in props:
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": props["VersioningConfiguration"]["Status"]})
         notification = props.get("NotificationConfiguration")
@@ -201,6 +206,16 @@ class Deployer:
         return logical_id, {"NotAppliedLocally": dropped}
 
     # ------------------------------------------------------------------ SQS
+    def _AWS_SecretsManager_Secret(self, logical_id: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        import secrets
+
+        length = int((props.get("GenerateSecretString") or {}).get("PasswordLength", 32))
+        value = props.get("SecretString") or secrets.token_urlsafe(length)[:length]  # generated here, as CloudFormation does
+        created = self.client("secretsmanager").create_secret(
+            Name=props.get("Name") or f"{self.stack_name}-{logical_id}", SecretString=value,
+            **({"Description": props["Description"]} if props.get("Description") else {}))
+        return created["ARN"], {"Id": created["ARN"]}
+
     def _AWS_SQS_Queue(self, logical_id: str, props: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
         name = props.get("QueueName") or f"{self.stack_name}-{logical_id}"
         attributes = {}

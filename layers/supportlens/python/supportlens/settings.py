@@ -36,6 +36,9 @@ class Settings(BaseModel):
     gemini_api_key: SecretStr | None = None  # GEMINI_API_KEY (CLI, local cloud); never printed
     # Assist: a Gemini model that rewrites recommended replies (empty = no rewriting; needs the API key above).
     assist_generation_model: str = ""
+    # Pseudonymous ids: the Secrets Manager secret holding the HMAC key (Lambda), or the key itself (CLI, tests).
+    id_hash_key_secret: str = ""
+    id_hash_key: SecretStr | None = None
     # Report: how long the e-mail's pre-signed dashboard link stays valid (SigV4 allows up to 7 days).
     report_link_expiry_s: int = Field(default=7 * 24 * 3600, ge=60, le=7 * 24 * 3600)
 
@@ -72,5 +75,7 @@ class Settings(BaseModel):
             gemini_api_key_parameter=env.get("GEMINI_API_KEY_PARAMETER", ""),
             gemini_api_key=env.get("GEMINI_API_KEY") or None,
             assist_generation_model=env.get("ASSIST_GENERATION_MODEL", "").strip(),
+            id_hash_key_secret=env.get("ID_HASH_KEY_SECRET", ""),
+            id_hash_key=env.get("ID_HASH_KEY") or None,
             report_link_expiry_s=int(env.get("REPORT_LINK_EXPIRY_S") or 7 * 24 * 3600),
         )

@@ -12,7 +12,7 @@ SIGNATURE = re.compile(r"\s+(?:\^|~|-{1,2}|/|–|—)\s?[A-Z][A-Za-z]{0,2}\.?\s*
 WHITESPACE = re.compile(r"\s+")
 
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
-CARD = re.compile(r"\b(?:\d[ -]?){12,18}\d\b")
+CARD = re.compile(r"\b(?:\d[ .-]?){12,18}\d\b")  # separators: spaces, dashes or dots (4111.1111.1111.1111)
 PHONE = re.compile(r"(?<!\w)(?:\+?\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)|\d{2,4})[\s.-]?\d{3,4}[\s.-]?\d{3,4}(?!\w)")
 # An id after an order-ish word must contain a digit: "order yesterday" is not an id.
 ORDER_ID = re.compile(
