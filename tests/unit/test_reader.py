@@ -321,3 +321,10 @@ def test_deeply_nested_json_record_is_an_error_and_the_others_read(key):
     assert [r.row_number for r in records] == [1, 2, 3]
     assert records[1].data is None and "too deeply" in records[1].error
     assert records[2].data == {"id": 3, "s": ']}"'}
+
+
+def test_unclosed_quote_in_the_last_column_is_not_merged_into_one_record():
+    # Lenient CSV would read one record ['1', 'open\n2,b\n3,c\n'] with the right field count.
+    records = read_all(b'id,text\n1,"open\n2,b\n3,c\n')
+    assert [r.data for r in records] == [None, {"id": "2", "text": "b"}, {"id": "3", "text": "c"}]
+    assert "quote" in records[0].error
