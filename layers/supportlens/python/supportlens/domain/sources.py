@@ -288,9 +288,19 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+@lru_cache(maxsize=256)
+def _distinct_names(columns: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The normalised names of a header, or None when two of them collide."""
+    names = tuple(normalise(str(c)) for c in columns)
+    return names if len(set(names)) == len(names) else None
+
+
 def normalise_row(row: Mapping[str, Any]) -> dict[str, Any]:
     """The row with normalised column names. Two columns meaning the same one ('Text' and
     'text') may not disagree: which was meant cannot be known, so the row is invalid."""
+    names = _distinct_names(tuple(row))  # the usual case: one header, no collisions
+    if names is not None:
+        return dict(zip(names, row.values()))
     out: dict[str, Any] = {}
     original: dict[str, str] = {}
     for column, value in row.items():
