@@ -216,7 +216,7 @@ def test_unknown_channel_becomes_other(upload):
 
 def test_duplicated_header_column_rejects_the_file(upload):
     _key, record, tickets, rows = upload("dup.csv", b"ticket_id,text,text,created_at\nt-1,a,b,2024-06-01T10:00:00Z\n")
-    assert record["status"] == "rejected" and "repeats column(s) text" in record["reason"] and not tickets
+    assert record["status"] == "rejected" and "repeats column(s) 'text'" in record["reason"] and not tickets
     assert rows[0]["reason"] == record["reason"]
 
 

@@ -300,7 +300,7 @@ def test_bad_bytes_after_the_sniff_window_quarantine_only_their_record(bad, reas
 
 
 def test_duplicated_csv_header_column_rejects_the_file():
-    assert "repeats column(s) text" in rejected(b"id,text,text\n1,a,b\n")
+    assert "repeats column(s) 'text'" in rejected(b"id,text,text\n1,a,b\n")
 
 
 @pytest.mark.parametrize("key", ["x.jsonl", "x.json"])

@@ -14,7 +14,7 @@ import json
 import re
 import zlib
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -25,6 +25,19 @@ csv.field_size_limit(10 * 1024 * 1024)
 # NUL, and the lone surrogates that undecodable bytes (surrogateescape) or JSON escapes leave:
 # never valid support text, and they cannot be encoded for the queue.
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+_COLUMN_NAME = re.compile(r"[A-Za-z][A-Za-z _.()/#-]{0,39}")
+
+
+def column_list(columns: Iterable[Any]) -> str:
+    """Column names for a reason; names that may be data (a file without a header makes its
+    first row the header: ids, e-mails, numbers) are counted, not echoed, so no value reaches
+    the logs. Names with digits are rare enough in exports to pay that price."""
+    columns = {str(c).strip() for c in columns}
+    shown = sorted(c for c in columns if _COLUMN_NAME.fullmatch(c))
+    text = ", ".join(f"'{c}'" for c in shown)[:300]
+    if len(shown) < len(columns):
+        text += f"{' and ' if shown else ''}{len(columns) - len(shown)} that look like data, not column names (not shown)"
+    return text or "none"
 
 
 class FileRejected(Exception):
@@ -168,7 +181,7 @@ def _checked_header(header: list[str]) -> list[str]:
         raise FileRejected("the CSV header contains NUL bytes or bytes that are not UTF-8")
     repeated = sorted({h for h in header if h and header.count(h) > 1})
     if repeated:  # which of the two would be meant cannot be known: never pick one silently
-        raise FileRejected(f"the CSV header repeats column(s) {', '.join(repeated)[:200]}; rename or remove the copies")
+        raise FileRejected(f"the CSV header repeats column(s) {column_list(repeated)}; rename or remove the copies")
     return header
 
 
@@ -348,7 +361,7 @@ def _json_record(row_number: int, value: Any, raw: str, escaped: bool = False) -
     if not isinstance(value, dict):
         return Record(row_number, None, raw, f"expected a JSON object, got {type(value).__name__}")
     if getattr(value, "repeated", ()):
-        return Record(row_number, None, raw, f"the object has the key(s) {', '.join(value.repeated)[:200]} more than once")
+        return Record(row_number, None, raw, f"the object has the key(s) {column_list(value.repeated)} more than once")
     if escaped:  # only when the text has escapes or odd bytes: walking every value costs time
         problem = _text_problem_in(value)
         if problem:

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .reader import Record
+from .reader import Record, column_list
 from .tickets import Ticket
 
 
@@ -311,21 +311,6 @@ def normalise_row(row: Mapping[str, Any]) -> dict[str, Any]:
             continue
         out[name], original[name] = value, str(column)
     return out
-
-
-_COLUMN_NAME = re.compile(r"[A-Za-z][A-Za-z _.()/#-]{0,39}")
-
-
-def column_list(columns: Iterable[str]) -> str:
-    """Column names for a reason; names that may be data (a file without a header makes its
-    first row the header: ids, e-mails, numbers) are counted, not echoed, so no value reaches
-    the logs. Names with digits are rare enough in exports to pay that price."""
-    columns = {str(c).strip() for c in columns}
-    shown = sorted(c for c in columns if _COLUMN_NAME.fullmatch(c))
-    text = ", ".join(f"'{c}'" for c in shown)[:300]
-    if len(shown) < len(columns):
-        text += f"{' and ' if shown else ''}{len(columns) - len(shown)} that look like data, not column names (not shown)"
-    return text or "none"
 
 
 def _pick(row: Mapping[str, Any], aliases: tuple[str, ...]) -> str | None:
