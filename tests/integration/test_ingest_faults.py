@@ -105,6 +105,19 @@ def test_failed_send_leaves_a_reason_and_the_retry_finishes(aws, deployment, ing
     assert record["status"] == "emitted" and record["attempts"] == 2 and len(tickets) == 5
 
 
+def test_an_attempt_that_vanished_is_named_when_the_retry_runs(aws, deployment, ingest):
+    """A timeout or killed process runs no except clause: the next attempt records that it happened."""
+    key = f"incoming/ingest-faults/{uuid.uuid4().hex[:8]}/vanished.csv"
+    event = put(aws, deployment.outputs["DataBucketName"], key, csv_body(TICKET_HEADER, ticket_rows(2)))
+    etag = json.loads(event["body"])["Records"][0]["s3"]["object"]["eTag"]
+    dynamo.put_if_absent(deployment.outputs["FilesTableName"],
+                         {"file_id": f"{key}#{etag}", "key": key, "etag": etag, "status": "ingesting"}, "file_id")
+    assert ingest(event) == {"batchItemFailures": []}
+    record, tickets, _ = outcome(aws, deployment, key)
+    assert record["status"] == "emitted" and record["attempts"] == 2 and len(tickets) == 2
+    assert "attempt 1 did not finish" in record["last_error"]
+
+
 # --------------------------------------------------------------------------- item 3: unterminated quote
 
 

@@ -302,7 +302,7 @@ def _json_array_chunks(text: io.TextIOBase, chunk_rows: int) -> Iterator[list[Re
             except RecursionError:
                 chunk.append(Record(row_number, None, "", _TOO_DEEP))
             else:
-                chunk.append(_json_record(row_number, item, _printable(raw), escaped))
+                chunk.append(_json_record(row_number, item, _printable(raw) if escaped else raw, escaped))
         if len(chunk) >= chunk_rows:
             yield chunk
             chunk = []

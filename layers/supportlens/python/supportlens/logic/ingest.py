@@ -39,6 +39,11 @@ def ingest_object(
             return {"file_id": file_id, "status": "duplicate"}
         logger().info("resuming a file whose earlier attempt did not finish", extra={"file_id": file_id})
     attempts = 1 if fresh else int(existing.get("attempts", 1)) + 1
+    if not fresh:
+        resumed: dict[str, Any] = {"status": "ingesting", "attempts": attempts}
+        if existing.get("status") == "ingesting":  # that attempt ended without a word: a timeout or a killed process
+            resumed["last_error"] = f"ingest attempt {attempts - 1} did not finish (timed out or its process ended); retrying"
+        dynamo.update_fields(settings.files_table, {"file_id": file_id}, resumed)
 
     try:
         report: IngestReport = ingest_file(
