@@ -32,14 +32,14 @@ def ingest_object(
         {"file_id": file_id, "key": key, "etag": etag, "size": size, "status": "ingesting", "received_at": now},
         "file_id",
     )
+    attempts = 1
     if not fresh:
         existing = dynamo.get(settings.files_table, {"file_id": file_id}) or {}
         if existing.get("status") in DONE_STATUSES:
             logger().info("duplicate notification skipped", extra={"file_id": file_id})
             return {"file_id": file_id, "status": "duplicate"}
         logger().info("resuming a file whose earlier attempt did not finish", extra={"file_id": file_id})
-    attempts = 1 if fresh else int(existing.get("attempts", 1)) + 1
-    if not fresh:
+        attempts = int(existing.get("attempts", 1)) + 1
         resumed: dict[str, Any] = {"status": "ingesting", "attempts": attempts}
         if existing.get("status") == "ingesting":  # that attempt ended without a word: a timeout or a killed process
             resumed["last_error"] = f"ingest attempt {attempts - 1} did not finish (timed out or its process ended); retrying"
