@@ -119,7 +119,7 @@ def test_unreadable_files_are_quarantined_with_a_reason(aws, deployment, ingest,
     assert record["status"] == "rejected"
     assert reason in record["reason"]
     assert record.get("rows_read", 0) == record.get("tickets_emitted", 0) + record.get("rows_quarantined", 0)
-    text = aws("s3").get_object(Bucket=bucket, Key=f"quarantine/{key}.errors.jsonl")["Body"].read().decode()
+    text = aws("s3").get_object(Bucket=bucket, Key=record["quarantine_key"])["Body"].read().decode()
     assert reason in json.loads(text.splitlines()[0])["reason"]
 
 
@@ -134,7 +134,7 @@ def test_bad_rows_are_quarantined_and_the_rest_stored(aws, deployment, ingest):
     ingest(put(aws, bucket, key, body))
     record = lineage(aws, deployment, key)
     assert (record["rows_read"], record["tickets_emitted"], record["rows_quarantined"]) == (4, 2, 2)
-    lines = aws("s3").get_object(Bucket=bucket, Key=f"quarantine/{key}.errors.jsonl")["Body"].read().decode().splitlines()
+    lines = aws("s3").get_object(Bucket=bucket, Key=record["quarantine_key"])["Body"].read().decode().splitlines()
     rows = [json.loads(line) for line in lines]
     assert [r["row"] for r in rows] == [2, 3]
     assert "text" in rows[0]["reason"] and "date" in rows[1]["reason"]

@@ -41,7 +41,7 @@ def test_shared_dataset_is_fully_accounted_for(aws, deployment, ingest, enrich, 
     # A ticket another file already stored (the bundled samples are slices of these sets) counts once.
     assert record["tickets_stored"] + record.get("duplicates", 0) == record["tickets_emitted"]
     if record["rows_quarantined"]:
-        errors = aws("s3").get_object(Bucket=bucket, Key=f"quarantine/{key}.errors.jsonl")["Body"].read().decode()
+        errors = aws("s3").get_object(Bucket=bucket, Key=record["quarantine_key"])["Body"].read().decode()
         lines = errors.strip().splitlines()
         assert len(lines) == record["rows_quarantined"]
         assert all('"reason"' in line and '"row_number"' in line for line in lines)

@@ -266,3 +266,65 @@ def test_chunking_json_formats(key):
     assert [len(c) for c in chunks] == [2000, 2000, 1000]
     assert [r.row_number for c in chunks for r in c] == list(range(1, 5001))
     assert [r.data["id"] for c in chunks for r in c] == list(range(1, 5001))
+
+
+# --------------------------------------------------------------------------- issue 13: hostile input
+
+
+def test_unterminated_quote_costs_one_line_not_the_rest_of_the_file():
+    rows = [f"t{i},text {i},2024-06-01T10:00:00Z" for i in range(1, 11)]
+    rows[2] = 't3,"unterminated text,2024-06-01T10:00:00Z'
+    records = read_all(("ticket_id,text,created_at\n" + "\n".join(rows) + "\n").encode())
+    assert [r.row_number for r in records] == list(range(1, 11))
+    assert [r.data["ticket_id"] for r in records if r.data] == [f"t{i}" for i in range(1, 11) if i != 3]
+    assert records[2].data is None and "quote" in records[2].error and records[2].raw.startswith("t3,")
+
+
+def test_quote_closed_by_a_later_rows_quote_costs_one_line():
+    data = b'id,text\n1,"opened\n2,plain\n3,"quoted" then more\n4,last\n'
+    records = read_all(data)
+    assert [r.data["id"] for r in records if r.data] == ["2", "4"]
+    assert all(r.error for r in records if r.data is None)
+
+
+@pytest.mark.parametrize(
+    "bad, reason",
+    [(b"caf\xe9", "not valid UTF-8"), (b"nul\x00here", "NUL")],
+)
+def test_bad_bytes_after_the_sniff_window_quarantine_only_their_record(bad, reason):
+    pad = b"1," + b"a" * SNIFF_BYTES + b"\n"
+    records = read_all(b"id,text\n" + pad + b"2," + bad + b"\n3,ok\n")
+    assert [r.error is None for r in records] == [True, False, True]
+    assert reason in records[1].error
+    json.dumps(records[1].raw, ensure_ascii=False).encode()  # the raw row can be written to the quarantine file
+
+
+def test_duplicated_csv_header_column_rejects_the_file():
+    assert "repeats column(s) 'text'" in rejected(b"id,text,text\n1,a,b\n")
+
+
+@pytest.mark.parametrize("key", ["x.jsonl", "x.json"])
+def test_json_record_with_a_repeated_key_or_escaped_nul_is_an_error(key):
+    items = ['{"id": 1, "id": 2}', '{"id": "a\\u0000b"}', '{"id": "\\ud800"}', '{"id": 4}']
+    data = ("\n".join(items) if key == "x.jsonl" else "[" + ",".join(items) + "]").encode()
+    records = read_all(data, key)
+    assert "more than once" in records[0].error and "NUL" in records[1].error and "UTF-8" in records[2].error
+    assert records[3].data == {"id": 4}
+
+
+@pytest.mark.parametrize("key", ["x.jsonl", "x.json"])
+def test_deeply_nested_json_record_is_an_error_and_the_others_read(key):
+    deep = '{"id": ' + "[" * 100_000 + "]" * 100_000 + "}"
+    items = ['{"id": 1}', deep, '{"id": 3, "s": "]}\\""}']
+    data = ("\n".join(items) if key == "x.jsonl" else "[" + ",".join(items) + "]").encode()
+    records = read_all(data, key)
+    assert [r.row_number for r in records] == [1, 2, 3]
+    assert records[1].data is None and "too deeply" in records[1].error
+    assert records[2].data == {"id": 3, "s": ']}"'}
+
+
+def test_unclosed_quote_in_the_last_column_is_not_merged_into_one_record():
+    # Lenient CSV would read one record ['1', 'open\n2,b\n3,c\n'] with the right field count.
+    records = read_all(b'id,text\n1,"open\n2,b\n3,c\n')
+    assert [r.data for r in records] == [None, {"id": "2", "text": "b"}, {"id": "3", "text": "c"}]
+    assert "quote" in records[0].error

@@ -13,12 +13,14 @@ from datetime import datetime
 from typing import IO, Any
 
 from .reader import FileRejected, Record, read_records
-from .sources import RowContext, RowInvalid, SourceFormat, detect_source, source_override
+from .sources import FORMATS, RowContext, RowInvalid, SourceFormat, detect_source, source_override
 
 BATCH_SCHEMA = "supportlens.ticket-batch/v1"
 EVENT_SCHEMA = "supportlens.ticket/v1"
 MAX_MESSAGE_BYTES = 200 * 1024  # SQS allows 256 KiB (1 MiB on AWS since 2025); keep headroom
+ENVELOPE_BYTES = 200  # schema, file_id, chunk around the tickets
 MAX_RAW_CHARS = 10_000
+DETECT_RECORDS = 50  # readable records that decide the format
 
 
 @dataclass
@@ -42,13 +44,13 @@ def pack_messages(tickets: list[dict[str, Any]], file_id: str, first_chunk: int)
     """Group tickets into message bodies under MAX_MESSAGE_BYTES, numbering chunks."""
     chunk_no = first_chunk
     batch: list[dict[str, Any]] = []
-    size = 200
+    size = ENVELOPE_BYTES
     for ticket in tickets:
         ticket_size = len(json.dumps(ticket, ensure_ascii=False).encode()) + 2
         if batch and size + ticket_size > MAX_MESSAGE_BYTES:
             yield {"schema": BATCH_SCHEMA, "file_id": file_id, "chunk": chunk_no, "tickets": batch}
             chunk_no += 1
-            batch, size = [], 200
+            batch, size = [], ENVELOPE_BYTES
         batch.append(ticket)
         size += ticket_size
     if batch:
@@ -67,8 +69,8 @@ def ingest_file(
     override = source_override(key)
     try:
         fmt = _detect(open_stream, key, override)
-        report.source = fmt.name
-        index = fmt.build_index(read_records(open_stream(), key)) if fmt.needs_index else None
+        report.source = fmt.name if fmt else None
+        index = fmt.build_index(read_records(open_stream(), key)) if fmt and fmt.needs_index else None
         for chunk in read_records(open_stream(), key):
             tickets = []
             for record in chunk:
@@ -90,26 +92,50 @@ def ingest_file(
     return report
 
 
-def _detect(open_stream: Callable[[], IO[bytes]], key: str, override: str | None) -> SourceFormat:
-    for chunk in read_records(open_stream(), key, chunk_rows=50):
-        columns = set()
+def _detect(open_stream: Callable[[], IO[bytes]], key: str, override: str | None) -> SourceFormat | None:
+    """The format, from the columns of the first readable records: unreadable (ragged) records
+    at the top are skipped here and quarantined later, they do not decide the format.
+    None when no record at all is readable (every record is then quarantined with its reason)."""
+    columns: set[str] = set()
+    readable = 0
+    for chunk in read_records(open_stream(), key, chunk_rows=DETECT_RECORDS):
         for record in chunk:
             if record.data is not None:
                 columns |= set(record.data)
-        return detect_source(columns, override)
-    raise FileRejected("the file has no records")
+                readable += 1
+        if readable >= DETECT_RECORDS:
+            break
+    if not readable:
+        return FORMATS.get(override) if override else None
+    return detect_source(columns, override)
 
 
-def _map(record: Record, fmt: SourceFormat, ctx: RowContext, report: IngestReport) -> dict[str, Any] | None:
+def _map(record: Record, fmt: SourceFormat | None, ctx: RowContext, report: IngestReport) -> dict[str, Any] | None:
     reason = record.error
-    if reason is None:
+    if reason is None and fmt is not None:
         try:
-            return fmt.to_ticket(record.data or {}, ctx).to_message()
+            ticket = fmt.to_ticket(record.data or {}, ctx).to_message()
+            if _fits(ticket):
+                return ticket
+            size = len(json.dumps(ticket, ensure_ascii=False).encode())
+            reason = f"the ticket is {size // 1024} KiB as JSON, more than a queue message holds ({MAX_MESSAGE_BYTES // 1024} KiB)"
         except RowInvalid as exc:
             reason = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a row must end quarantined, never crash the file
+            reason = f"the row could not be mapped ({type(exc).__name__})"
     report.rows_quarantined += 1
+    reason = reason or "no record of the file is readable, so its format is unknown"
     report.quarantine.append({"row": record.row_number, "reason": reason, "raw": record.raw[:MAX_RAW_CHARS]})
     return None
+
+
+def _fits(ticket: dict[str, Any]) -> bool:
+    """Whether the ticket fits a message on its own. Measured exactly only when it might not:
+    JSON takes at most 6 bytes per character (\\u00XX), plus names and numbers."""
+    chars = sum(len(v) for v in ticket.values() if isinstance(v, str))
+    if 6 * chars + 4096 + ENVELOPE_BYTES <= MAX_MESSAGE_BYTES:
+        return True
+    return len(json.dumps(ticket, ensure_ascii=False).encode()) + ENVELOPE_BYTES <= MAX_MESSAGE_BYTES
 
 
 def _rejected(report: IngestReport, reason: str) -> IngestReport:

@@ -11,8 +11,10 @@ import csv
 import gzip
 import io
 import json
+import re
 import zlib
-from collections.abc import Iterator
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -20,6 +22,22 @@ CHUNK_ROWS = 2_000
 MAX_JSON_ARRAY_BYTES = 256 * 1024 * 1024
 SNIFF_BYTES = 64 * 1024
 csv.field_size_limit(10 * 1024 * 1024)
+# NUL, and the lone surrogates that undecodable bytes (surrogateescape) or JSON escapes leave:
+# never valid support text, and they cannot be encoded for the queue.
+_BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
+_COLUMN_NAME = re.compile(r"[A-Za-z][A-Za-z _.()/#-]{0,39}")
+
+
+def column_list(columns: Iterable[Any]) -> str:
+    """Column names for a reason; names that may be data (a file without a header makes its
+    first row the header: ids, e-mails, numbers) are counted, not echoed, so no value reaches
+    the logs. Names with digits are rare enough in exports to pay that price."""
+    columns = {str(c).strip() for c in columns}
+    shown = sorted(c for c in columns if _COLUMN_NAME.fullmatch(c))
+    text = ", ".join(f"'{c}'" for c in shown)[:300]
+    if len(shown) < len(columns):
+        text += f"{' and ' if shown else ''}{len(columns) - len(shown)} that look like data, not column names (not shown)"
+    return text or "none"
 
 
 class FileRejected(Exception):
@@ -80,7 +98,9 @@ def read_records(stream: IO[bytes], key: str, chunk_rows: int = CHUNK_ROWS) -> I
             raise FileRejected(f"the file is not UTF-8 text (invalid byte at offset {exc.start})") from exc
     first_char = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1].decode("ascii", "replace")
     fmt = detect_format(key, first_char)
-    text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
+    # Bytes past the sniff window that are not UTF-8 are kept as surrogates, so the record holding
+    # them is quarantined with a reason instead of being stored with silently replaced characters.
+    text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
     try:
         if fmt == "csv":
             yield from _csv_chunks(text, chunk_rows)
@@ -92,40 +112,58 @@ def read_records(stream: IO[bytes], key: str, chunk_rows: int = CHUNK_ROWS) -> I
         raise FileRejected(f"the file is truncated or corrupt ({exc})") from exc
 
 
+class _Lines:
+    """The text's physical lines, remembering those of the record being parsed so that a
+    record which swallowed later lines (an unclosed quote) can hand them back to be re-read."""
+
+    def __init__(self, text: io.TextIOBase):
+        self._text = iter(text)
+        self._back: deque[str] = deque()
+        self.taken: list[str] = []
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self._back.popleft() if self._back else next(self._text)
+        self.taken.append(line)
+        return line
+
+    def give_back(self, lines: list[str]) -> None:
+        self._back.extendleft(reversed(lines))
+
+
 def _csv_chunks(text: io.TextIOBase, chunk_rows: int) -> Iterator[list[Record]]:
-    reader = csv.reader(text)
+    lines = _Lines(text)
+    # strict: an unclosed quote fails at end of data (or at the next stray quote) instead of
+    # silently turning the rest of the file into one field.
+    reader = csv.reader(lines, strict=True)
     try:
         header = next(reader)
     except StopIteration:
         raise FileRejected("the file is empty") from None
     except csv.Error as exc:
         raise FileRejected(f"the CSV header cannot be parsed ({exc})") from exc
-    header = [h.strip() for h in header]
-    if not any(header):
-        raise FileRejected("the CSV header row is blank")
+    header = _checked_header(header)
     chunk: list[Record] = []
     row_number = 0
     seen_rows = False
     while True:
+        lines.taken = []
         try:
             fields = next(reader)
         except StopIteration:
             break
         except csv.Error as exc:
+            seen_rows = True
             row_number += 1
-            chunk.append(Record(row_number, None, "", f"the CSV record cannot be parsed ({exc})"))
-            continue
-        if not fields or (len(fields) == 1 and not fields[0].strip()):
-            continue  # blank line
-        seen_rows = True
-        row_number += 1
-        raw = _csv_line(fields)
-        if len(fields) != len(header):
-            chunk.append(
-                Record(row_number, None, raw, f"the record has {len(fields)} fields but the header has {len(header)}")
-            )
+            chunk.append(_unparsable(row_number, lines, f"the CSV record cannot be parsed ({exc})"))
         else:
-            chunk.append(Record(row_number, dict(zip(header, fields)), raw))
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue  # blank line
+            seen_rows = True
+            row_number += 1
+            chunk.append(_csv_record(row_number, fields, header, lines))
         if len(chunk) >= chunk_rows:
             yield chunk
             chunk = []
@@ -135,10 +173,74 @@ def _csv_chunks(text: io.TextIOBase, chunk_rows: int) -> Iterator[list[Record]]:
         yield chunk
 
 
+def _checked_header(header: list[str]) -> list[str]:
+    header = [h.strip() for h in header]
+    if not any(header):
+        raise FileRejected("the CSV header row is blank")
+    if any(_BAD_TEXT.search(h) for h in header):
+        raise FileRejected("the CSV header contains NUL bytes or bytes that are not UTF-8")
+    repeated = sorted({h for h in header if h and header.count(h) > 1})
+    if repeated:  # which of the two would be meant cannot be known: never pick one silently
+        raise FileRejected(f"the CSV header repeats column(s) {column_list(repeated)}; rename or remove the copies")
+    return header
+
+
+def _csv_record(row_number: int, fields: list[str], header: list[str], lines: _Lines) -> Record:
+    problem = _text_problem("".join(lines.taken))
+    if problem:
+        return Record(row_number, None, _printable(_csv_line(fields)), problem)
+    if len(fields) != len(header):
+        if len(lines.taken) > 1:
+            return _unparsable(row_number, lines, f"the record has {len(fields)} fields but the header has {len(header)}")
+        return Record(row_number, None, _csv_line(fields), f"the record has {len(fields)} fields but the header has {len(header)}")
+    return Record(row_number, dict(zip(header, fields)), _csv_line(fields))
+
+
+def _unparsable(row_number: int, lines: _Lines, reason: str) -> Record:
+    """A record spanning several lines that did not parse: most likely a quote opened in its
+    first line never closed. Quarantine that line alone and read the lines after it again."""
+    first, rest = (lines.taken or [""])[0], lines.taken[1:]
+    if rest:
+        lines.give_back(rest)
+        reason += f"; a quote opened in this line is not closed where expected, so only this line is quarantined and the {len(rest)} line(s) after it are read again"
+    return Record(row_number, None, _printable(first.rstrip("\r\n")), reason)
+
+
+def _text_problem(text: str) -> str | None:
+    bad = _BAD_TEXT.search(text)
+    if bad is None:
+        return None
+    if bad.group() == "\x00":
+        return "the record contains a NUL byte"
+    return "the record contains bytes that are not valid UTF-8 text (or an unpaired surrogate escape)"
+
+
+def _printable(raw: str) -> str:
+    """Raw text safe to write as UTF-8 into the quarantine file."""
+    return re.sub("[\ud800-\udfff]", "\ufffd", raw)
+
+
 def _csv_line(fields: list[str]) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="").writerow(fields)
     return out.getvalue()
+
+
+class _Object(dict):
+    """A decoded JSON object that remembers keys it had twice (json keeps the last silently)."""
+
+    repeated: tuple[str, ...] = ()
+
+
+def _object(pairs: list[tuple[str, Any]]) -> _Object:
+    obj = _Object(pairs)
+    if len(obj) != len(pairs):
+        obj.repeated = tuple(sorted(k for k, n in Counter(k for k, _ in pairs).items() if n > 1))
+    return obj
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_object)
+_TOO_DEEP = "the record nests objects or arrays too deeply to be read"
 
 
 def _jsonl_chunks(text: io.TextIOBase, chunk_rows: int) -> Iterator[list[Record]]:
@@ -149,12 +251,18 @@ def _jsonl_chunks(text: io.TextIOBase, chunk_rows: int) -> Iterator[list[Record]
             continue
         row_number += 1
         raw = line.rstrip("\r\n")
-        try:
-            value = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            chunk.append(Record(row_number, None, raw, f"the line is not valid JSON ({exc.msg} at column {exc.colno})"))
+        problem = _text_problem(raw)
+        if problem:
+            chunk.append(Record(row_number, None, _printable(raw), problem))
         else:
-            chunk.append(_json_record(row_number, value, raw))
+            try:
+                value = _DECODER.decode(raw)
+            except json.JSONDecodeError as exc:
+                chunk.append(Record(row_number, None, raw, f"the line is not valid JSON ({exc.msg} at column {exc.colno})"))
+            except RecursionError:
+                chunk.append(Record(row_number, None, raw[:1000], _TOO_DEEP))
+            else:
+                chunk.append(_json_record(row_number, value, raw, escaped="\\u" in raw))
         if len(chunk) >= chunk_rows:
             yield chunk
             chunk = []
@@ -171,23 +279,109 @@ def _json_array_chunks(text: io.TextIOBase, chunk_rows: int) -> Iterator[list[Re
             f"a JSON array file larger than {MAX_JSON_ARRAY_BYTES // 2**20} MB cannot be streamed; send it as JSONL"
         )
     try:
-        value = json.loads(body)
+        value: Any = _DECODER.decode(body)
     except json.JSONDecodeError as exc:
         raise FileRejected(f"the file is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
+    except RecursionError:
+        value = None  # some item nests too deeply: read the array item by item below
     if isinstance(value, dict) and isinstance(value.get("tickets"), list):
         value = value["tickets"]
-    if not isinstance(value, list):
+    if value is not None and not isinstance(value, list):
         raise FileRejected("a JSON file must hold an array of objects (or {\"tickets\": [...]})")
-    if not value:
+    if value == []:
         raise FileRejected("the JSON array is empty")
-    for start in range(0, len(value), chunk_rows):
-        yield [
-            _json_record(start + i + 1, item, json.dumps(item, ensure_ascii=False, default=str))
-            for i, item in enumerate(value[start : start + chunk_rows])
-        ]
+    escaped = "\\u" in body or _BAD_TEXT.search(body) is not None
+    items = ((v, None) for v in value) if value is not None else _array_items(body)
+    chunk: list[Record] = []
+    for row_number, (item, error) in enumerate(items, start=1):
+        if error:
+            chunk.append(Record(row_number, None, "", error))
+        else:
+            try:
+                raw = json.dumps(item, ensure_ascii=False, default=str)
+            except RecursionError:
+                chunk.append(Record(row_number, None, "", _TOO_DEEP))
+            else:
+                chunk.append(_json_record(row_number, item, _printable(raw) if escaped else raw, escaped))
+        if len(chunk) >= chunk_rows:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
-def _json_record(row_number: int, value: Any, raw: str) -> Record:
+def _array_items(body: str) -> Iterator[tuple[Any, str | None]]:
+    """The items of a top-level JSON array one by one, so one item nested too deeply for the
+    decoder is reported alone and the others are still read."""
+    ws = re.compile(r"[ \t\r\n]*")
+    pos = ws.match(body, 0).end()
+    if body[pos : pos + 1] != "[":
+        raise FileRejected("the JSON document nests objects or arrays too deeply to be read")
+    pos = ws.match(body, pos + 1).end()
+    while body[pos : pos + 1] != "]":
+        try:
+            item, pos = _DECODER.raw_decode(body, pos)
+            yield item, None
+        except RecursionError:
+            pos = _value_end(body, pos)
+            yield None, _TOO_DEEP
+        except json.JSONDecodeError as exc:
+            raise FileRejected(f"the file is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
+        pos = ws.match(body, pos).end()
+        if body[pos : pos + 1] == ",":
+            pos = ws.match(body, pos + 1).end()
+        elif body[pos : pos + 1] != "]":
+            raise FileRejected(f"the file is not valid JSON (expected ',' or ']' at offset {pos})")
+
+
+def _value_end(body: str, pos: int) -> int:
+    """Where the array or object starting at `pos` ends, without recursing."""
+    depth, in_string, escape = 0, False, False
+    for i in range(pos, len(body)):
+        char = body[i]
+        if in_string:
+            if escape:
+                escape = False
+            elif char == "\\":
+                escape = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    raise FileRejected("the file is not valid JSON (an array or object is not closed)")
+
+
+def _json_record(row_number: int, value: Any, raw: str, escaped: bool = False) -> Record:
     if not isinstance(value, dict):
         return Record(row_number, None, raw, f"expected a JSON object, got {type(value).__name__}")
-    return Record(row_number, value, raw)
+    if getattr(value, "repeated", ()):
+        return Record(row_number, None, raw, f"the object has the key(s) {column_list(value.repeated)} more than once")
+    if escaped:  # only when the text has escapes or odd bytes: walking every value costs time
+        problem = _text_problem_in(value)
+        if problem:
+            return Record(row_number, None, _printable(raw), problem)
+    return Record(row_number, dict(value), raw)
+
+
+def _text_problem_in(value: Any) -> str | None:
+    """The first NUL / unpaired surrogate in any key or string of a decoded value (iterative:
+    values may nest deeply)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            problem = _text_problem(item)
+            if problem:
+                return problem
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None

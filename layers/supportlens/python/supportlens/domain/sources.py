@@ -2,21 +2,24 @@
 
 Each format says which columns identify it; `incoming/<source>/...` overrides the
 guess. A row that cannot become a ticket raises `RowInvalid` with a reason a
-person can act on.
+person can act on. Reasons name the column and the problem, never the value (they are
+shown and logged; the value is in the quarantined raw row).
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
 
-from .reader import Record
+from .reader import Record, column_list
 from .tickets import Ticket
 
 
@@ -39,26 +42,63 @@ def _opt(row: Mapping[str, Any], column: str) -> str | None:
     return value or None
 
 
-def _time(value: str, fmt: str | None, column: str) -> datetime:
+EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)  # no support export predates it: older is a bad default
+FUTURE_SLACK = timedelta(days=1)  # clocks and time zones, not tickets from next week
+
+
+def _parsed(value: str, fmt: str | None) -> datetime | None:
     try:
-        parsed = datetime.strptime(value, fmt) if fmt else datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return datetime.strptime(value, fmt) if fmt else datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except (ValueError, OverflowError):
+        return None
+
+
+def _utc(parsed: datetime, column: str) -> datetime:
+    """The moment in UTC, if it is a plausible time for a support message."""
+    try:
+        moment = parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    except OverflowError:  # e.g. year 1 with a positive UTC offset
+        raise RowInvalid(f"column '{column}' has a date out of range") from None
+    if not EARLIEST <= moment <= datetime.now(timezone.utc) + FUTURE_SLACK:
+        raise RowInvalid(f"column '{column}' has an implausible date (before {EARLIEST.year} or more than a day in the future)")
+    return moment
+
+
+def _time(value: str, fmt: str | None, column: str) -> datetime:
+    parsed = _parsed(value, fmt)
+    if parsed is None:
         expected = f" (expected like {datetime(2017, 10, 31, 22, 10, 47, tzinfo=timezone.utc).strftime(fmt)})" if fmt else " (expected ISO-8601)"
-        raise RowInvalid(f"column '{column}' has an unreadable date '{value[:40]}'{expected}") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        raise RowInvalid(f"column '{column}' has an unreadable date{expected}")
+    return _utc(parsed, column)
+
+
+NON_NEGATIVE = ("first_response_s", "resolution_s", "call_duration_s", "concession_amount")
 
 
 def _ticket(**fields: Any) -> Ticket:
     try:
-        return Ticket(**{k: v for k, v in fields.items() if v is not None})
+        ticket = Ticket(**{k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "row"
         raise RowInvalid(f"field '{where}': {first['msg']}") from None
+    for name in NON_NEGATIVE:  # NaN/inf cannot be stored or summed; negative durations/refunds are errors
+        value = getattr(ticket, name)
+        if value is not None and not (math.isfinite(value) and value >= 0):
+            raise RowInvalid(f"field '{name}' must be a finite number >= 0")
+    return ticket
 
 
-def _bool(value: str | None) -> bool:
-    return str(value).strip().lower() in {"true", "1", "yes", "t"}
+TRUE, FALSE = frozenset({"true", "1", "yes", "t", "y"}), frozenset({"false", "0", "no", "f", "n"})
+
+
+def _flag(value: Any, column: str) -> bool:
+    text = str(value).strip().lower() if value is not None else ""
+    if text in TRUE:
+        return True
+    if text in FALSE:
+        return False
+    raise RowInvalid(f"column '{column}' must be true or false")
 
 
 @dataclass
@@ -81,9 +121,10 @@ class TwcsIndex:
             return
         try:
             at = _time(created, TWCS_TIME, "created_at")
+            inbound = _flag(row.get("inbound"), "inbound")
         except RowInvalid:
-            return
-        if _bool(row.get("inbound")):
+            return  # the row itself is quarantined when it is mapped
+        if inbound:
             self.inbound_at[tweet_id] = at
         elif parent:
             parent = parent.split(".")[0]
@@ -124,12 +165,17 @@ class SourceFormat:
     needs_index: bool = False
 
     def matches(self, columns: set[str]) -> bool:
+        """`columns` are normalised (see `normalise`)."""
         return self.identifying_columns <= columns
 
     def build_index(self, chunks: Iterable[list[Record]]) -> Any:
         return None
 
     def to_ticket(self, row: Mapping[str, Any], ctx: RowContext) -> Ticket:
+        """Every format sees its headers normalised: 'Tweet ID' is tweet_id."""
+        return self.map_row(normalise_row(row), ctx)
+
+    def map_row(self, row: Mapping[str, Any], ctx: RowContext) -> Ticket:
         raise NotImplementedError
 
 
@@ -145,14 +191,17 @@ class TwcsFormat(SourceFormat):
         for chunk in chunks:
             for record in chunk:
                 if record.data is not None:
-                    index.add(record.data)
+                    try:
+                        index.add(normalise_row(record.data))
+                    except RowInvalid:
+                        continue  # quarantined when mapped
         return index
 
-    def to_ticket(self, row: Mapping[str, Any], ctx: RowContext) -> Ticket:
+    def map_row(self, row: Mapping[str, Any], ctx: RowContext) -> Ticket:
         tweet_id = _req(row, "tweet_id")
         author = _req(row, "author_id")
         created = _time(_req(row, "created_at"), TWCS_TIME, "created_at")
-        inbound = _bool(row.get("inbound"))
+        inbound = _flag(row.get("inbound"), "inbound")
         parent = _opt(row, "in_response_to_tweet_id")
         parent = parent.split(".")[0] if parent else None
         index = ctx.index or TwcsIndex()
@@ -188,7 +237,7 @@ class AirlineFormat(SourceFormat):
     name = "airline"
     identifying_columns = frozenset({"tweet_id", "airline", "text", "tweet_created"})
 
-    def to_ticket(self, row: Mapping[str, Any], ctx: RowContext) -> Ticket:
+    def map_row(self, row: Mapping[str, Any], ctx: RowContext) -> Ticket:
         tweet_id = _req(row, "tweet_id")
         return _ticket(
             ticket_id=f"airline:{tweet_id}",
@@ -210,11 +259,17 @@ class GenericTicketFormat(SourceFormat):
     identifying_columns = frozenset({"ticket_id", "text", "created_at"})
 
     def to_ticket(self, row: Mapping[str, Any], ctx: RowContext) -> Ticket:
-        fields = {k: (v if v != "" else None) for k, v in row.items() if k in Ticket.model_fields}
-        unknown = sorted(set(row) - set(Ticket.model_fields) - {"schema"})
+        # Checked on the names as written, so that data posing as a column name is not echoed.
+        unknown = [c for c in row if normalise(str(c)) not in Ticket.model_fields and normalise(str(c)) != "schema"]
         if unknown:
-            raise RowInvalid(f"unknown field(s) {', '.join(unknown)} (see the ticket schema in the README)")
+            raise RowInvalid(f"unknown field(s) {column_list(unknown)} (see the ticket schema in the README)")
+        return super().to_ticket(row, ctx)
+
+    def map_row(self, row: Mapping[str, Any], ctx: RowContext) -> Ticket:
+        fields = {k: (v if v != "" else None) for k, v in row.items() if k in Ticket.model_fields}
         fields.setdefault("source", "ticket")
+        if isinstance(fields.get("channel"), str):
+            fields["channel"] = _channel(fields["channel"], "other")
         _req(row, "ticket_id")
         _req(row, "text")
         created = _req(row, "created_at")
@@ -222,10 +277,40 @@ class GenericTicketFormat(SourceFormat):
         return _ticket(**fields)
 
 
+@lru_cache(maxsize=4096)  # a file has few distinct headers and many rows
 def normalise(column: str) -> str:
     """'Customer ID' / 'customer-id' / 'CustomerId' -> 'customer_id'."""
     column = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", column.strip())
     return re.sub(r"[^a-z0-9]+", "_", column.lower()).strip("_")
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+@lru_cache(maxsize=256)
+def _distinct_names(columns: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The normalised names of a header, or None when two of them collide."""
+    names = tuple(normalise(str(c)) for c in columns)
+    return names if len(set(names)) == len(names) else None
+
+
+def normalise_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The row with normalised column names. Two columns meaning the same one ('Text' and
+    'text') may not disagree: which was meant cannot be known, so the row is invalid."""
+    names = _distinct_names(tuple(row))  # the usual case: one header, no collisions
+    if names is not None:
+        return dict(zip(names, row.values()))
+    out: dict[str, Any] = {}
+    original: dict[str, str] = {}
+    for column, value in row.items():
+        name = normalise(str(column))
+        if name in out and not _blank(out[name]):
+            if not _blank(value) and value != out[name]:
+                raise RowInvalid(f"columns {column_list([original[name], str(column)])} both mean '{name}' and differ")
+            continue
+        out[name], original[name] = value, str(column)
+    return out
 
 
 def _pick(row: Mapping[str, Any], aliases: tuple[str, ...]) -> str | None:
@@ -248,25 +333,39 @@ def _number(value: str | None, column: str) -> float | None:
         return None
     cleaned = re.sub(r"[,$€£\s]", "", value)
     try:
-        return float(cleaned)
+        number = float(cleaned)
     except ValueError:
-        raise RowInvalid(f"column '{column}' is not a number: '{value[:40]}'") from None
+        raise RowInvalid(f"column '{column}' is not a number") from None
+    if not math.isfinite(number):  # 'nan', 'inf', '1e400'
+        raise RowInvalid(f"column '{column}' is not a finite number")
+    return number
+
+
+def _amount(value: str | None, column: str) -> float | None:
+    number = _number(value, column)
+    if number is not None and number < 0:
+        raise RowInvalid(f"column '{column}' is negative")
+    return number
 
 
 def _duration(value: str | None, column: str) -> float | None:
     """Seconds from '3120', '3120.5', '52:00' (mm:ss) or '0:52:00' (h:mm:ss)."""
     if value is None:
         return None
-    if ":" in value:
-        try:
-            parts = [float(p) for p in value.split(":")]
-        except ValueError:
-            raise RowInvalid(f"column '{column}' is not a duration: '{value[:40]}'") from None
-        seconds = 0.0
-        for part in parts:
-            seconds = seconds * 60 + part
-        return seconds
-    return _number(value, column)
+    if ":" not in value:
+        return _amount(value, column)
+    parts = value.split(":")
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        numbers = []
+    # '1:-30' or '1:75' is not a duration: every part >= 0, minutes and seconds below 60.
+    if not (2 <= len(parts) <= 3 and all(math.isfinite(n) and n >= 0 for n in numbers) and all(n < 60 for n in numbers[1:])):
+        raise RowInvalid(f"column '{column}' is not a duration (expected seconds, mm:ss or h:mm:ss)")
+    seconds = 0.0
+    for number in numbers:
+        seconds = seconds * 60 + number
+    return seconds
 
 
 def _when(row: Mapping[str, Any], aliases: tuple[str, ...], required: bool = True) -> datetime | None:
@@ -274,11 +373,10 @@ def _when(row: Mapping[str, Any], aliases: tuple[str, ...], required: bool = Tru
     if value is None:
         return None
     for fmt in (None, "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%m/%d/%Y %H:%M", "%m/%d/%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%Y-%m-%d"):
-        try:
-            return _time(value, fmt, aliases[0])
-        except RowInvalid:
-            continue
-    raise RowInvalid(f"column '{aliases[0]}' has an unreadable date '{value[:40]}' (expected ISO-8601 like 2024-06-01T09:00:00Z)")
+        parsed = _parsed(value, fmt)
+        if parsed is not None:
+            return _utc(parsed, aliases[0])
+    raise RowInvalid(f"column '{aliases[0]}' has an unreadable date (expected ISO-8601 like 2024-06-01T09:00:00Z)")
 
 
 CUSTOMER = ("customer_id", "customer", "client_id", "account_id", "user_id", "caller_id")
@@ -292,14 +390,7 @@ class _AliasFormat(SourceFormat):
     signature: tuple[tuple[str, ...], ...] = ()
 
     def matches(self, columns: set[str]) -> bool:
-        present = {normalise(c) for c in columns}
-        return all(any(alias in present for alias in group) for group in self.signature)
-
-    def to_ticket(self, row: Mapping[str, Any], ctx: RowContext) -> Ticket:
-        return self.map_row({normalise(k): v for k, v in row.items()}, ctx)
-
-    def map_row(self, row: Mapping[str, Any], ctx: RowContext) -> Ticket:
-        raise NotImplementedError
+        return all(any(alias in columns for alias in group) for group in self.signature)
 
 
 class EscalationFormat(_AliasFormat):
@@ -316,11 +407,11 @@ class EscalationFormat(_AliasFormat):
         return _ticket(
             ticket_id=f"{self.name}:{case_id}", source=self.name,
             author_id=_pick_req(row, CUSTOMER), company=_pick(row, ("company", "brand", "business_unit")),
-            agent_id=_pick(row, AGENT), channel=(_pick(row, ("channel",)) or "escalation").lower(),
+            agent_id=_pick(row, AGENT), channel=_channel(_pick(row, ("channel",)), "escalation"),
             created_at=_when(row, ("created_at", "opened_at", "created", "date", "case_date", "timestamp")),
             text=_pick_req(row, TEXT), conversation_id=f"{self.name}:{case_id}",
             region=_pick(row, ("region", "market", "country")), category=_pick(row, ("category", "reason", "issue_type")),
-            concession_amount=_number(_pick(row, self.CONCESSION), "concession_amount"),
+            concession_amount=_amount(_pick(row, self.CONCESSION), "concession_amount"),
             delivery_status=_pick(row, self.DELIVERY), priority=_pick(row, ("priority", "severity")),
         )
 
@@ -330,6 +421,13 @@ CALL_STATUS = {"success": "success", "successful": "success", "resolved": "succe
                "dropped": "failed", "missed": "failed", "error": "failed"}
 CHANNELS = {"email": "email", "e-mail": "email", "mail": "email", "chat": "chat", "live chat": "chat", "voice": "voice",
             "phone": "voice", "call": "voice", "video": "video", "video call": "video"}
+# Ticket channels besides call logs: known names and aliases; anything else is 'other', so an
+# unexpected label neither loses the ticket nor adds a new aggregate dimension per typo.
+TICKET_CHANNELS = {**CHANNELS, "phone": "phone", **{c: c for c in ("twitter", "web", "other", "escalation")}}
+
+
+def _channel(value: str | None, default: str) -> str:
+    return default if value is None else TICKET_CHANNELS.get(value.strip().lower(), "other")
 
 
 class CallLogFormat(_AliasFormat):
@@ -354,11 +452,12 @@ class CallLogFormat(_AliasFormat):
         raw_status = _pick_req(row, self.STATUS)
         status = CALL_STATUS.get(raw_status.lower())
         if status is None:
-            raise RowInvalid(f"column 'status' has '{raw_status[:30]}'; expected success/failed (or resolved, abandoned, dropped, ...)")
+            raise RowInvalid("column 'status' has an unknown value; expected success/failed (or resolved, abandoned, dropped, ...)")
         raw_channel = (_pick_req(row, ("channel", "medium", "contact_type"))).lower()
         channel = CHANNELS.get(raw_channel)
         if channel is None:
-            raise RowInvalid(f"column 'channel' has '{raw_channel[:30]}'; expected email, chat, voice or video")
+            # A call log's channel is what the row is about: an unknown one is quarantined, not guessed.
+            raise RowInvalid("column 'channel' has an unknown value; expected email, chat, voice or video")
         notes = _pick(row, TEXT)
         call_id = _pick(row, self.CALL) or ctx.fallback_id(self.name).split(":", 1)[1]
         return _ticket(
@@ -398,7 +497,7 @@ class HelpdeskFormat(_AliasFormat):
         return _ticket(
             ticket_id=f"{self.name}:{ticket_id}", source=self.name, author_id=_pick(row, CUSTOMER + ("requester", "requester_id")),
             agent_id=_pick(row, AGENT), company=_pick(row, ("company", "organization", "organisation", "client")),
-            channel=(_pick(row, ("channel", "source_channel")) or "web").lower(), created_at=submitted, text=text,
+            channel=_channel(_pick(row, ("channel", "source_channel")), "web"), created_at=submitted, text=text,
             conversation_id=f"{self.name}:{ticket_id}",
             first_response_s=(first - submitted).total_seconds() if first else None,
             resolution_s=(resolved - submitted).total_seconds() if resolved else None,
@@ -414,7 +513,7 @@ class EndavaFormat(SourceFormat):
     name = "endava"
     identifying_columns = frozenset({"title", "body", "ticket_type", "category", "urgency", "impact"})
 
-    def to_ticket(self, row: Mapping[str, Any], ctx: RowContext) -> Ticket:
+    def map_row(self, row: Mapping[str, Any], ctx: RowContext) -> Ticket:
         text = " - ".join(p for p in (_opt(row, "title"), _opt(row, "body")) if p)
         if not text:
             raise RowInvalid("both 'title' and 'body' are empty")
@@ -437,13 +536,14 @@ def detect_source(columns: Iterable[str], override: str | None = None) -> Source
     """The format for these columns; `override` (from the key prefix) wins when known."""
     if override and override in FORMATS:
         return FORMATS[override]
-    present = {c.strip() for c in columns}
+    columns = set(columns)
+    present = {normalise(str(c)) for c in columns}
     for fmt in FORMATS.values():
         if fmt.matches(present):
             return fmt
     known = ", ".join(FORMATS)
     raise RowInvalid(
-        f"unknown format: columns {', '.join(sorted(present))[:300]} match no known source ({known}); "
+        f"unknown format: columns {column_list(columns)} match no known source ({known}); "
         "see 'Data formats' in the README, or upload under incoming/<source>/"
     )
 

@@ -15,8 +15,9 @@ from ..settings import Settings
 DONE_STATUSES = {"emitted", "rejected", "partial"}
 
 
-def quarantine_key(key: str) -> str:
-    return f"quarantine/{key}.errors.jsonl"
+def quarantine_key(key: str, etag: str = "") -> str:
+    """One quarantine object per uploaded version (ETag): a re-upload keeps v1's evidence."""
+    return f"quarantine/{key}.{etag}.errors.jsonl" if etag else f"quarantine/{key}.errors.jsonl"
 
 
 def ingest_object(
@@ -31,30 +32,48 @@ def ingest_object(
         {"file_id": file_id, "key": key, "etag": etag, "size": size, "status": "ingesting", "received_at": now},
         "file_id",
     )
+    attempts = 1
     if not fresh:
         existing = dynamo.get(settings.files_table, {"file_id": file_id}) or {}
         if existing.get("status") in DONE_STATUSES:
             logger().info("duplicate notification skipped", extra={"file_id": file_id})
             return {"file_id": file_id, "status": "duplicate"}
         logger().info("resuming a file whose earlier attempt did not finish", extra={"file_id": file_id})
+        attempts = int(existing.get("attempts", 1)) + 1
+        resumed: dict[str, Any] = {"status": "ingesting", "attempts": attempts}
+        if existing.get("status") == "ingesting":  # that attempt ended without a word: a timeout or a killed process
+            resumed["last_error"] = f"ingest attempt {attempts - 1} did not finish (timed out or its process ended); retrying"
+        dynamo.update_fields(settings.files_table, {"file_id": file_id}, resumed)
 
-    report: IngestReport = ingest_file(
-        lambda: s3.open_object(bucket, key),
-        key,
-        file_id,
-        lambda messages: sqs.send_json(settings.tickets_queue_url, messages),
-        received_at or datetime.now(timezone.utc),
-    )
+    try:
+        report: IngestReport = ingest_file(
+            lambda: s3.open_object(bucket, key),
+            key,
+            file_id,
+            lambda messages: sqs.send_json(settings.tickets_queue_url, messages),
+            received_at or datetime.now(timezone.utc),
+        )
+    except Exception as exc:
+        # The notification is retried (then lands in the IngestDLQ), but the lineage says why now;
+        # the retry re-sends the same chunk numbers, which Enrich counts once.
+        response = getattr(exc, "response", None)  # botocore's ClientError: its error code, never a value
+        error = str(response.get("Error", {}).get("Code", "")) if isinstance(response, dict) else ""
+        last_error = f"ingest attempt {attempts} failed ({type(exc).__name__}{': ' + error if error else ''}); the notification is retried"
+        dynamo.update_fields(settings.files_table, {"file_id": file_id}, {"status": "failed", "last_error": last_error, "attempts": attempts})
+        logger().error("ingest failed", extra={"file_id": file_id, "error": type(exc).__name__, "code": error, "attempts": attempts})
+        raise
+    qkey = quarantine_key(key, etag)
     if report.quarantine or report.reason:
         lines = [json.dumps({"file": key, "reason": report.reason}, ensure_ascii=False)] if report.reason else []
         lines += [json.dumps(q, ensure_ascii=False) for q in report.quarantine]
-        s3.put(bucket, quarantine_key(key), ("\n".join(lines) + "\n").encode(), "application/x-ndjson")
+        s3.put(bucket, qkey, ("\n".join(lines) + "\n").encode(), "application/x-ndjson")
     fields = report.counts() | {
         "finished_at": datetime.now(timezone.utc).isoformat(),
         "ingest_ms": round((time.monotonic() - started) * 1000),
+        "attempts": attempts,
     }
     if report.quarantine or report.reason:
-        fields["quarantine_key"] = quarantine_key(key)
+        fields["quarantine_key"] = qkey
     dynamo.update_fields(settings.files_table, {"file_id": file_id}, fields)
     logger().info("file ingested", extra={"file_id": file_id, **report.counts()})
     return {"file_id": file_id, **report.counts()}
