@@ -72,11 +72,16 @@ def lineage(outputs: dict[str, Any], file_ids: list[str] | None = None) -> list[
     return sorted(items, key=lambda i: i.get("received_at", ""), reverse=True)
 
 
+INGEST_ATTEMPTS = 3  # IngestQueue's maxReceiveCount: after that the notification waits in the IngestDLQ
+
+
 def file_state(item: dict[str, Any]) -> str:
     status = item.get("status", "waiting")
     if status == "emitted":
         done = int(item.get("tickets_stored", 0)) + int(item.get("duplicates", 0))
         return "complete" if done >= int(item.get("tickets_emitted", 0)) else "enriching"
+    if status == "failed":  # SQS retries the notification; after the last attempt a person must look
+        return "failed" if int(item.get("attempts", 0)) >= INGEST_ATTEMPTS else "retrying"
     return status
 
 
@@ -91,12 +96,13 @@ def summary(item: dict[str, Any]) -> dict[str, Any]:
         "tickets_stored": int(item.get("tickets_stored", 0)),
         "duplicates": int(item.get("duplicates", 0)),
         "status": file_state(item),
-        "reason": item.get("reason"),
+        "reason": item.get("reason") or item.get("last_error"),
+        "attempts": int(item.get("attempts", 0)) or None,
         "quarantine_key": item.get("quarantine_key"),
     }
 
 
-FINAL = {"complete", "rejected", "partial"}
+FINAL = {"complete", "rejected", "partial", "failed", "superseded"}
 
 
 def expand_paths(paths: list[Path]) -> list[Path]:

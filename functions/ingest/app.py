@@ -26,6 +26,7 @@ def record_handler(record: SQSRecord) -> None:
         ingest_object(
             s3_record["s3"]["bucket"]["name"], key, obj.get("eTag", ""), int(obj.get("size", 0)), SETTINGS,
             datetime.fromisoformat(received.replace("Z", "+00:00")) if received else None,
+            version_id=obj.get("versionId"),  # read the version that was notified, not whatever the key holds now
         )
 
 

@@ -168,9 +168,14 @@ class Deployer:
         if "PublicAccessBlockConfiguration" in props:
             s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration=props["PublicAccessBlockConfiguration"])
         if "LifecycleConfiguration" in props:  # expiry rules (moto stores them; S3 on AWS applies them daily)
-            rules = [{"ID": r["Id"], "Status": r["Status"], "Filter": {"Prefix": r.get("Prefix", "")},
-                      "Expiration": {"Days": int(r["ExpirationInDays"])}}
-                     for r in props["LifecycleConfiguration"]["Rules"] if "ExpirationInDays" in r]
+            rules = []
+            for r in props["LifecycleConfiguration"]["Rules"]:
+                rule: dict[str, Any] = {"ID": r["Id"], "Status": r["Status"], "Filter": {"Prefix": r.get("Prefix", "")}}
+                if "ExpirationInDays" in r:
+                    rule["Expiration"] = {"Days": int(r["ExpirationInDays"])}
+                if "NoncurrentVersionExpiration" in r:
+                    rule["NoncurrentVersionExpiration"] = {"NoncurrentDays": int(r["NoncurrentVersionExpiration"]["NoncurrentDays"])}
+                rules.append(rule)
             s3.put_bucket_lifecycle_configuration(Bucket=name, LifecycleConfiguration={"Rules": rules})
         if "VersioningConfiguration" in props:
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": props["VersioningConfiguration"]["Status"]})

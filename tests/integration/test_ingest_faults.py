@@ -248,3 +248,38 @@ def test_twcs_headers_match_case_and_punctuation_insensitively(upload):
     assert record["source"] == "twcs" and record["tickets_emitted"] == 2
     customer = next(t for t in tickets if t["ticket_id"] == "twcs:1")
     assert customer["first_response_s"] == 300 and customer["responder"] == "sprintcare"
+
+
+def _notification(bucket: str, key: str, etag: str, size: int, version_id: str | None) -> dict:
+    obj = {"key": key, "eTag": etag, "size": size, **({"versionId": version_id} if version_id else {})}
+    body = {"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": bucket}, "object": obj}}]}
+    return {"messageId": uuid.uuid4().hex, "receiptHandle": "r", "body": json.dumps(body), "attributes": {"ApproximateReceiveCount": "1"},
+            "messageAttributes": {}, "md5OfBody": "", "eventSource": "aws:sqs", "eventSourceARN": "arn:aws:sqs:us-east-1:1:q",
+            "awsRegion": "us-east-1"}
+
+
+def test_an_object_overwritten_before_ingest_reads_it_keeps_both_versions(aws, deployment, ingest):
+    """Item 7: v1 is overwritten by v2 before Ingest gets to v1's notification. The versioned bucket
+    still holds v1, and Ingest reads the notified version: each lineage counts its own rows."""
+    s3 = aws("s3")
+    bucket = deployment.outputs["DataBucketName"]
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"  # from template.yaml
+    key = f"incoming/ingest-faults/{uuid.uuid4().hex[:8]}/overwritten.csv"
+    v1, v2 = csv_body(TICKET_HEADER, ticket_rows(3)), csv_body(TICKET_HEADER, ticket_rows(5))
+    put1 = s3.put_object(Bucket=bucket, Key=key, Body=v1)
+    put2 = s3.put_object(Bucket=bucket, Key=key, Body=v2)
+    assert put1["VersionId"] != put2["VersionId"]
+    for put_result, body in ((put1, v1), (put2, v2)):
+        record = _notification(bucket, key, put_result["ETag"].strip('"'), len(body), put_result["VersionId"])
+        assert ingest(record) == {"batchItemFailures": []}
+    by_etag = {f["etag"]: f for f in files(deployment, key)}
+    assert by_etag[put1["ETag"].strip('"')]["rows_read"] == 3 and by_etag[put2["ETag"].strip('"')]["rows_read"] == 5
+    tickets = [t for m in drain(aws, deployment.outputs["TicketsQueueUrl"]) for t in json.loads(m["Body"])["tickets"]]
+    assert len(tickets) == 8
+
+    # A notification without a version id (an unversioned bucket) whose ETag no longer matches: said, not mis-counted.
+    stale = _notification(bucket, key, put1["ETag"].strip('"') + "0", len(v1), None)
+    assert ingest(stale) == {"batchItemFailures": []}
+    (gone,) = [f for f in files(deployment, key) if f["etag"].endswith("0") and f["etag"] != put2["ETag"].strip('"')]
+    assert gone["status"] == "superseded" and "replaced or deleted before it could be read" in gone["reason"]
+    assert drain(aws, deployment.outputs["TicketsQueueUrl"]) == []

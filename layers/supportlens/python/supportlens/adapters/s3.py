@@ -23,11 +23,24 @@ def s3_records(body: dict[str, Any]) -> list[dict[str, Any]]:
     return [r for r in body.get("Records", []) if str(r.get("eventName", "")).startswith("ObjectCreated")]
 
 
-def open_object(bucket: str, key: str, version_id: str | None = None) -> IO[bytes]:
+class ObjectChanged(Exception):
+    """The object at the key is no longer the version that was notified (overwritten or deleted since)."""
+
+
+def open_object(bucket: str, key: str, version_id: str | None = None, etag: str | None = None) -> IO[bytes]:
+    """The notified version: by version id (versioned bucket), else only while the ETag still matches."""
     kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
     if version_id:
         kwargs["VersionId"] = version_id
-    return io.BufferedReader(_BodyReader(client("s3").get_object(**kwargs)["Body"]), buffer_size=1 << 20)
+    elif etag:
+        kwargs["IfMatch"] = f'"{etag}"'
+    try:
+        body = client("s3").get_object(**kwargs)["Body"]
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "NoSuchKey", "NoSuchVersion", "412", "404"):
+            raise ObjectChanged(exc.response["Error"]["Code"]) from None
+        raise
+    return io.BufferedReader(_BodyReader(body), buffer_size=1 << 20)
 
 
 class _BodyReader(io.RawIOBase):

@@ -64,6 +64,18 @@ def mask_pii(text: str) -> tuple[str, list[str]]:
     return text, found
 
 
+def mask_pii_deep(value: object) -> object:
+    """mask_pii over every string inside a value (a raw CSV line, a JSON record): quarantine evidence
+    keeps its shape and its reasons, never the e-mail addresses, phone or card numbers."""
+    if isinstance(value, str):
+        return mask_pii(value)[0]
+    if isinstance(value, dict):
+        return {k: mask_pii_deep(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_pii_deep(v) for v in value]
+    return value
+
+
 _ENGLISH_HINTS = frozenset(
     "the a an and or but is are was were be been to of in on for with my your you i we it this that not no "
     "have has had do does did can can't cannot will would please thanks thank help why what when how "

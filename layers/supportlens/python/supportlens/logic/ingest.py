@@ -9,10 +9,11 @@ from typing import Any
 
 from ..adapters import dynamo, s3, sqs
 from ..domain.ingest import IngestReport, ingest_file
+from ..domain.text import mask_pii_deep
 from ..observability import logger
 from ..settings import Settings
 
-DONE_STATUSES = {"emitted", "rejected", "partial"}
+DONE_STATUSES = {"emitted", "rejected", "partial", "superseded"}
 
 
 def quarantine_key(key: str, etag: str = "") -> str:
@@ -21,7 +22,8 @@ def quarantine_key(key: str, etag: str = "") -> str:
 
 
 def ingest_object(
-    bucket: str, key: str, etag: str, size: int, settings: Settings, received_at: datetime | None = None
+    bucket: str, key: str, etag: str, size: int, settings: Settings, received_at: datetime | None = None,
+    version_id: str | None = None,
 ) -> dict[str, Any]:
     """Process one uploaded object once per (key, ETag); a redelivery or re-upload is a no-op."""
     file_id = f"{key}#{etag}"
@@ -47,12 +49,22 @@ def ingest_object(
 
     try:
         report: IngestReport = ingest_file(
-            lambda: s3.open_object(bucket, key),
+            lambda: s3.open_object(bucket, key, version_id, etag),
             key,
             file_id,
             lambda messages: sqs.send_json(settings.tickets_queue_url, messages),
             received_at or datetime.now(timezone.utc),
         )
+    except s3.ObjectChanged as exc:
+        # Overwritten (or deleted) before it was read and the bucket keeps no old versions: the rows of this
+        # version are gone, the newer upload has a notification of its own. Said, not retried.
+        reason = ("the object was replaced or deleted before it could be read (" + str(exc) + "); the newer upload, "
+                  "if any, is ingested under its own ETag")
+        dynamo.update_fields(settings.files_table, {"file_id": file_id},
+                             {"status": "superseded", "reason": reason, "attempts": attempts,
+                              "finished_at": datetime.now(timezone.utc).isoformat()})
+        logger().warning("notified object version is gone", extra={"file_id": file_id, "code": str(exc)})
+        return {"file_id": file_id, "status": "superseded"}
     except Exception as exc:
         # The notification is retried (then lands in the IngestDLQ), but the lineage says why now;
         # the retry re-sends the same chunk numbers, which Enrich counts once.
@@ -65,7 +77,7 @@ def ingest_object(
     qkey = quarantine_key(key, etag)
     if report.quarantine or report.reason:
         lines = [json.dumps({"file": key, "reason": report.reason}, ensure_ascii=False)] if report.reason else []
-        lines += [json.dumps(q, ensure_ascii=False) for q in report.quarantine]
+        lines += [json.dumps({**q, "raw": mask_pii_deep(q["raw"])} if "raw" in q else q, ensure_ascii=False) for q in report.quarantine]
         s3.put(bucket, qkey, ("\n".join(lines) + "\n").encode(), "application/x-ndjson")
     fields = report.counts() | {
         "finished_at": datetime.now(timezone.utc).isoformat(),
