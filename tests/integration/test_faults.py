@@ -109,7 +109,7 @@ def test_exhausted_retries_fail_the_record_and_redelivery_counts_once(aws, deplo
     attempts = Counter()
 
     def always_fail(request, **_):
-        if run.encode() in request.body:  # this chunk's transaction only
+        if run.encode() in request.body and b'"marker"' in request.body:  # this chunk's counters transaction only
             attempts["transact"] += 1
             return error_response(500, "InternalServerError")
         return None
@@ -132,9 +132,10 @@ def test_exhausted_retries_fail_the_record_and_redelivery_counts_once(aws, deplo
 
 
 def test_unprocessed_items_are_retried_until_written(aws, deployment, ingest, enrich, ddb):
-    """DynamoDB may accept part of a BatchWriteItem: the rest comes back as UnprocessedItems."""
+    """DynamoDB may accept part of a BatchWriteItem: the rest comes back as UnprocessedItems.
+    (Tickets are written with conditional transactions; the customer rows use BatchWriteItem.)"""
     run, ids, messages = upload_chunk(aws, deployment, ingest, 40)
-    table = deployment.outputs["TicketsTableName"]
+    table = deployment.outputs["AggregatesTableName"]
     held: list[list[dict]] = []
     calls = Counter()
 
@@ -154,7 +155,7 @@ def test_unprocessed_items_are_retried_until_written(aws, deployment, ingest, en
     ddb.meta.events.register("provide-client-params.dynamodb.BatchWriteItem", accept_half)
     ddb.meta.events.register("after-call.dynamodb.BatchWriteItem", report_unprocessed)
     assert enrich([sqs_record(m["Body"]) for m in messages]) == {"batchItemFailures": []}
-    assert calls["held"] == 3 and calls["calls"] >= 2 + 3  # two batches of tickets plus three retries
+    assert calls["held"] == 3 and calls["calls"] >= 2 + 3  # two batches of customer rows plus three retries
     assert len(stored(deployment, ids)) == 40
     assert customer_tickets(deployment, run) == 40
 
@@ -175,7 +176,7 @@ def _mentions(params: dict, needle: str) -> bool:
 
 @pytest.mark.parametrize(
     "operation,step",
-    [("BatchWriteItem", "tickets"), ("TransactWriteItems", "counters"), ("BatchWriteItem", "customer"), ("Query", "profile")],
+    [("TransactWriteItems", "tickets"), ("TransactWriteItems", "counters"), ("BatchWriteItem", "customer"), ("Query", "profile")],
     ids=["before-tickets-stored", "after-tickets-before-counters", "before-customer-counters", "after-counters-before-profile"],
 )
 def test_crash_on_record_two_of_three_fails_only_that_record(deployment, enrich, ddb, operation, step):
@@ -185,7 +186,7 @@ def test_crash_on_record_two_of_three_fails_only_that_record(deployment, enrich,
     records = [ticket_event(t, c) for t, c in zip(ids, customers)]
     # Record 2's own call: its ticket id (tickets write), its chunk marker (counters), its customer's
     # daily row (customer counters) or its customer's window (profile).
-    needle = {"tickets": f'"{ids[1]}"', "counters": f"event#{ids[1]}", "customer": f'"customer#{customers[1]}"',
+    needle = {"tickets": f'"{ids[1]}"', "counters": f'"sk": {{"S": "event#{ids[1]}#', "customer": f'"customer#{customers[1]}"',
               "profile": f"customer#{customers[1]}"}[step]
     crashed = Counter()
 
