@@ -45,10 +45,10 @@ def ddb(endpoint):
     aws_adapter.client.cache_clear()
 
 
-def upload_chunk(aws, deployment, ingest, n: int) -> tuple[str, list[str], list[dict]]:
+def upload_chunk(aws, deployment, ingest, n: int, company: str = "acme") -> tuple[str, list[str], list[dict]]:
     """A CSV of n tickets through Ingest; returns (run id, ticket ids, TicketsQueue messages)."""
     run = uuid.uuid4().hex[:8]
-    rows = [f"{run}-{i},My order {i} never arrived and nobody answers,2024-06-0{1 + i % 5}T10:{i % 60:02d}:00Z,cust-{run}-{i % 7},acme"
+    rows = [f"{run}-{i},My order {i} never arrived and nobody answers,2024-06-0{1 + i % 5}T10:{i % 60:02d}:00Z,cust-{run}-{i % 7},{company}"
             for i in range(n)]
     body = ("ticket_id,text,created_at,author_id,company\n" + "\n".join(rows) + "\n").encode()
     assert ingest(put(aws, deployment.outputs["DataBucketName"], f"incoming/faults/{run}.csv", body)) == {"batchItemFailures": []}
@@ -158,6 +158,27 @@ def test_unprocessed_items_are_retried_until_written(aws, deployment, ingest, en
     assert calls["held"] == 3 and calls["calls"] >= 2 + 3  # two batches of customer rows plus three retries
     assert len(stored(deployment, ids)) == 40
     assert customer_tickets(deployment, run) == 40
+
+
+def test_redelivered_chunk_leaves_the_counters_and_lineage_as_after_the_first_delivery(aws, deployment, ingest, enrich):
+    """The counters themselves (not only the idempotent behaviour rows): the chunk marker in the
+    counter transaction is what keeps a redelivery from adding the chunk again."""
+    company = f"co-{uuid.uuid4().hex[:8]}"
+    run, ids, messages = upload_chunk(aws, deployment, ingest, 30, company)
+    table, files = deployment.outputs["AggregatesTableName"], deployment.outputs["FilesTableName"]
+
+    def counted() -> tuple[int, int, int, int]:
+        rows = [r for d in range(1, 6) for r in dynamo.query_pk(table, f"day#2024-06-0{d}") if r["sk"].startswith(f"company#{company}#")]
+        hours = [r for d in range(1, 6) for r in dynamo.query_pk(table, f"hours#2024-06-0{d}") if r["sk"].endswith(f"#company#{company}")]
+        lineage = dynamo.get(files, {"file_id": json.loads(messages[0]["Body"])["file_id"]})
+        return (sum(r["volume"] for r in rows), sum(r["volume"] for r in hours), lineage["tickets_stored"], lineage.get("duplicates", 0))
+
+    assert enrich([sqs_record(messages[0]["Body"])]) == {"batchItemFailures": []}
+    assert counted() == (30, 30, 30, 0)
+    for _ in range(2):  # SQS delivers at least once: the same chunk again, twice
+        assert enrich([sqs_record(messages[0]["Body"])]) == {"batchItemFailures": []}
+        assert counted() == (30, 30, 30, 0)
+    assert customer_tickets(deployment, run) == 30
 
 
 # --------------------------------------------------------------------------- crash mid-batch
