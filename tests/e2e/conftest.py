@@ -20,7 +20,8 @@ class Cloud:
     def __init__(self, home: Path, template: Path):
         self.home = home
         self.template = template
-        self.env = {**os.environ, "SUPPORTLENS_HOME": str(home)}
+        # Batches of a queue run concurrently, as on Lambda, so races between invocations show here.
+        self.env = {"SUPPORTLENS_LOCAL_SQS_CONCURRENCY": "2", **os.environ, "SUPPORTLENS_HOME": str(home)}
         for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "SUPPORTLENS_STACK"):
             self.env.pop(key, None)
         self.state: dict = {}
