@@ -79,7 +79,12 @@ def fast_retry_cloud(tmp_path_factory):
     assert "VisibilityTimeout: 2" in text and "maxReceiveCount: 2" in text
     template = ROOT / f".template-e2e-{os.getpid()}.yaml"  # beside the real one: CodeUri paths stay valid
     template.write_text(text)
-    c = Cloud(home, template).up()
+    c = Cloud(home, template)
+    # One batch at a time here: a 2 s visibility timeout is shorter than a second worker's cold start,
+    # so concurrent consumers would (rightly, as on AWS) receive some messages twice, and the DLQ
+    # test counts deliveries.
+    c.env["SUPPORTLENS_LOCAL_SQS_CONCURRENCY"] = "1"
+    c.up()
     yield c
     c.down()
     template.unlink(missing_ok=True)

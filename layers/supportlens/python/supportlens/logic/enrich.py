@@ -158,8 +158,9 @@ def store_message(body: str, settings: Settings, models: ModelCache) -> dict[str
         item["chunk_id"] = chunk_id
         item["embedding_id"] = embedder.embedding_id
         fit_stored_text(item)  # the 400 KB item limit counts bytes, not characters
-        if stored_size(item) > MAX_ITEM_BYTES:
-            message.rejects.append({"reason": f"ticket too large to store ({stored_size(item)} bytes; the limit is {MAX_ITEM_BYTES})",
+        size = stored_size(item)
+        if size > MAX_ITEM_BYTES:
+            message.rejects.append({"reason": f"ticket too large to store ({size} bytes; the limit is {MAX_ITEM_BYTES})",
                                     "raw": json.dumps(fresh[position].to_message(), ensure_ascii=False)[:10_000]})
         else:
             keep.append(position)
