@@ -6,6 +6,7 @@ so both have read "not stored yet" and enriched everything: the race the old rea
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from supportlens.adapters import aws as aws_adapter
 from supportlens.adapters import dynamo
 from tests.integration.test_enrich_robustness import DAY, batch, counters, file_row, ticket
+from tests.integration.test_faults import error_response
 
 SHARED = 200
 
@@ -60,3 +62,34 @@ def test_two_concurrent_invocations_on_overlapping_chunks_count_each_ticket_once
     customers = sum(r.get("tickets", 0) for c in range(3)
                     for r in dynamo.query_pk(deployment.outputs["AggregatesTableName"], f"customer#cust-{run}-{c}") if r["sk"] != "profile")
     assert customers == 300
+
+
+def test_transaction_conflicts_are_retried_on_the_ticket_write_and_the_counters(deployment, enrich):
+    """DynamoDB cancels one of two concurrent transactions on one item (TransactionConflict; moto
+    never does): injected once on the ticket write and once on the counters, both are retried."""
+    run = uuid.uuid4().hex[:8]
+    file_id = file_row(deployment, run, 5)
+    aws_adapter.client.cache_clear()
+    ddb = aws_adapter.client("dynamodb")
+    injected: list[str] = []
+
+    def conflict(request, **_):
+        body = json.loads(request.body)
+        kind = "counters" if any(i.get("Put", {}).get("Item", {}).get("pk") == {"S": "marker"} for i in body["TransactItems"]) else "tickets"
+        if run in request.body.decode() and kind not in injected:
+            injected.append(kind)
+            reasons = [{"Code": "TransactionConflict" if n == len(body["TransactItems"]) - 1 else "None"}
+                       for n in range(len(body["TransactItems"]))]
+            return error_response(400, "TransactionCanceledException", {"CancellationReasons": reasons})
+        return None
+
+    ddb.meta.events.register("before-send.dynamodb.TransactWriteItems", conflict)
+    try:
+        assert enrich([batch(file_id, 0, [ticket(run, i) for i in range(5)])]) == {"batchItemFailures": []}
+    finally:
+        ddb.meta.events.unregister("before-send.dynamodb.TransactWriteItems", conflict)
+        aws_adapter.client.cache_clear()
+    assert injected == ["tickets", "counters"]
+    assert len(dynamo.batch_get(deployment.outputs["TicketsTableName"], "ticket_id", [f"{run}-{i}" for i in range(5)], "ticket_id")) == 5
+    assert counters(deployment, run)["volume"] == 5
+    assert dynamo.get(deployment.outputs["FilesTableName"], {"file_id": file_id})["tickets_stored"] == 5

@@ -30,8 +30,8 @@ class _Raw:
         yield self.body
 
 
-def error_response(status: int, code: str) -> AWSResponse:
-    body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": f"injected {code}"}).encode()
+def error_response(status: int, code: str, extra: dict | None = None) -> AWSResponse:
+    body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": f"injected {code}", **(extra or {})}).encode()
     headers = {"x-amzn-RequestId": str(uuid.uuid4()), "Content-Type": "application/x-amz-json-1.0"}
     return AWSResponse("https://dynamodb.us-east-1.amazonaws.com/", status, headers, _Raw(body))
 
