@@ -70,15 +70,15 @@ MAX_TRANSACT_BYTES = 3_500_000  # DynamoDB caps a transaction at 4 MB; leave roo
 CONFLICT_RETRIES = 8
 
 
-def put_unless_owned(table: str, items: list[dict[str, Any]], key_name: str, owner_attr: str) -> list[dict[str, Any]]:
+def put_unless_owned(table: str, items: list[dict[str, Any]], key_name: str, owner_attr: str) -> set[str]:
     """Write each item unless an item with its key exists with another `owner_attr` value; returns
-    the items written (absent before, or already ours: a redelivery). The condition is what makes
+    the keys written (absent before, or already ours: a redelivery). The condition is what makes
     two concurrent writers of one key agree on a single owner; BatchWriteItem takes no conditions,
     so the puts go in transactions of up to 100 items / 3.5 MB. Items another owner holds are left
     out and the rest of their transaction is written again."""
-    written: list[dict[str, Any]] = []
+    written: set[str] = set()
     for group in _transaction_groups([serialize(item) for item in items]):
-        written.extend(deserialize(i) for i in _put_group(table, group, key_name, owner_attr))
+        written.update(i[key_name]["S"] for i in _put_group(table, group, key_name, owner_attr))
     return written
 
 

@@ -166,7 +166,7 @@ def store_message(body: str, settings: Settings, models: ModelCache) -> dict[str
             keep.append(position)
     # Conditional writes: of two chunks storing one ticket at the same moment exactly one wins it,
     # and only the tickets this delivery won are counted below.
-    won = {i["ticket_id"] for i in dynamo.put_unless_owned(settings.tickets_table, [batch.items[p] for p in keep], "ticket_id", "chunk_id")}
+    won = dynamo.put_unless_owned(settings.tickets_table, [batch.items[p] for p in keep], "ticket_id", "chunk_id")
     stored = _subset(batch, [p for p in keep if batch.items[p]["ticket_id"] in won])
     quarantined = len(message.rejects)
     duplicates = message.total - len(stored.items) - quarantined
