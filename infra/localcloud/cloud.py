@@ -41,6 +41,12 @@ def start_emulator(port: int) -> Any:
     return server
 
 
+def sqs_concurrency() -> int:
+    """Batches of one queue invoked at once (Lambda runs many). 1 by default, for a calm demo on
+    small machines; the e2e suite sets SUPPORTLENS_LOCAL_SQS_CONCURRENCY=2 so races show there."""
+    return max(1, int(os.environ.get("SUPPORTLENS_LOCAL_SQS_CONCURRENCY") or 1))
+
+
 class LocalCloud:
     def __init__(
         self,
@@ -95,7 +101,7 @@ class LocalCloud:
         assert self.deployment and self.lambdas
         for esm in self.deployment.event_sources:
             if esm.kind == "sqs":
-                poller: SqsPoller | StreamPoller = SqsPoller(esm, self.lambdas, self.client("sqs"), REGION)
+                poller: SqsPoller | StreamPoller = SqsPoller(esm, self.lambdas, self.client("sqs"), REGION, sqs_concurrency())
             elif esm.kind == "dynamodb":
                 poller = StreamPoller(esm, self.lambdas, self.client("dynamodbstreams"), REGION)
             else:

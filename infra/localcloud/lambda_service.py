@@ -373,8 +373,10 @@ class _Sandbox:
 @dataclass
 class _Function:
     config: FunctionConfig
-    lock: threading.Lock = field(default_factory=threading.Lock)  # serializes invocations
-    sandbox: _Sandbox | None = None
+    # Each environment runs one invocation at a time; invocations that arrive together get an
+    # environment each (warm ones first), as Lambda scales a function out.
+    idle: list[_Sandbox] = field(default_factory=list)
+    live: set[_Sandbox] = field(default_factory=set)
     log_file: IO[bytes] | None = None
 
 
@@ -408,33 +410,39 @@ class LambdaService:
         if fn is None:
             raise KeyError(name)
         body = json.dumps(event).encode()
-        with fn.lock:
-            sandbox, cold = self._acquire_sandbox(fn)
+        sandbox, cold = self._acquire_sandbox(fn)
+        try:
             inv = _Invocation(request_id=str(uuid.uuid4()), body=body, trace_id=_trace_id())
             started = time.monotonic()
             self._platform_log(fn, f"START RequestId: {inv.request_id} Version: $LATEST")
             sandbox.submit(inv)
             outcome = sandbox.wait(inv)
-            if outcome != "done":
-                # Lambda discards the environment after a timeout, init failure or crash.
-                self._discard(fn, sandbox)
-            result = self._result(fn, sandbox, inv, outcome, started, cold)
-            self._platform_log(fn, f"END RequestId: {inv.request_id}")
-            report = (f"REPORT RequestId: {inv.request_id}\tDuration: {result.duration_ms:.2f} ms\t"
-                      f"Memory Size: {fn.config.memory_mb} MB")
-            if cold:
-                report += "\tCold start"
-            if outcome != "done":
-                report += f"\tStatus: {outcome}"
-            self._platform_log(fn, report)
-            return result
+        except BaseException:
+            self._discard(fn, sandbox)
+            raise
+        if outcome != "done":
+            # Lambda discards the environment after a timeout, init failure or crash.
+            self._discard(fn, sandbox)
+        result = self._result(fn, sandbox, inv, outcome, started, cold)
+        self._platform_log(fn, f"END RequestId: {inv.request_id}")
+        report = (f"REPORT RequestId: {inv.request_id}\tDuration: {result.duration_ms:.2f} ms\t"
+                  f"Memory Size: {fn.config.memory_mb} MB")
+        if cold:
+            report += "\tCold start"
+        if outcome != "done":
+            report += f"\tStatus: {outcome}"
+        self._platform_log(fn, report)
+        if outcome == "done":
+            self._release(fn, sandbox)  # warm, for the next invocation
+        return result
 
     def stop(self) -> None:
         with self._state_lock:
             self._stopped = True
-            sandboxes = [fn.sandbox for fn in self._functions.values() if fn.sandbox is not None]
+            sandboxes = [sb for fn in self._functions.values() for sb in fn.live]
             for fn in self._functions.values():
-                fn.sandbox = None
+                fn.live.clear()
+                fn.idle.clear()
         # Signal everyone first so the 3 s grace runs concurrently, not per worker.
         started = [sb for sb in sandboxes if sb.begin_terminate()]
         deadline = time.monotonic() + _TERM_GRACE_S
@@ -449,14 +457,16 @@ class LambdaService:
 
     # --- internals ----------------------------------------------------------------------
     def _acquire_sandbox(self, fn: _Function) -> tuple[_Sandbox, bool]:
+        dead = []
         with self._state_lock:
             if self._stopped:
                 raise RuntimeError("LambdaService has been stopped")
-            sb = fn.sandbox
-            if sb is not None and not sb.closed and sb.proc.poll() is None:
-                return sb, False
-        if sb is not None:
-            # Worker died between invocations (e.g. a background thread crashed it).
+            while fn.idle:
+                sb = fn.idle.pop()  # the most recently used: warm reuse, as on Lambda
+                if not sb.closed and sb.proc.poll() is None:
+                    return sb, False
+                dead.append(sb)  # worker died between invocations (e.g. a background thread crashed it)
+        for sb in dead:
             self._discard(fn, sb)
         with self._state_lock:
             if self._stopped:
@@ -464,13 +474,21 @@ class LambdaService:
             cfg = fn.config
             logger.info("cold start of %s (%s)", cfg.name, cfg.function_name)
             sb = _Sandbox(cfg, self._worker_env(cfg), self._python, self._arn(cfg), self._log_file(fn))
-            fn.sandbox = sb
+            fn.live.add(sb)
             return sb, True
+
+    def _release(self, fn: _Function, sandbox: _Sandbox) -> None:
+        with self._state_lock:
+            if sandbox in fn.live and not self._stopped:
+                fn.idle.append(sandbox)
+                return
+        sandbox.kill()  # stop() ran meanwhile (it has already signalled it; kill is a no-op then)
 
     def _discard(self, fn: _Function, sandbox: _Sandbox) -> None:
         with self._state_lock:
-            if fn.sandbox is sandbox:
-                fn.sandbox = None
+            fn.live.discard(sandbox)
+            if sandbox in fn.idle:
+                fn.idle.remove(sandbox)
         sandbox.kill()
 
     def _result(self, fn: _Function, sandbox: _Sandbox, inv: _Invocation, outcome: str,

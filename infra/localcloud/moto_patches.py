@@ -33,6 +33,9 @@ from datetime import datetime
 from typing import Any
 
 _active = threading.local()
+# DynamoDB runs transactions serializably; moto checks conditions and writes without a lock, so two
+# concurrent transactions (the local cloud runs batches concurrently) could both pass one condition.
+_TRANSACTIONS = threading.Lock()
 ITEM_SIZE_LIMIT = 405_000  # moto's LimitedSizeDict: between DynamoDB's measured 409 and 410 KB
 
 
@@ -166,24 +169,25 @@ def apply() -> None:
     original = backend.transact_write_items
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        snapshots = []
-        for entry in transact_items:
+        with _TRANSACTIONS:  # snapshots too: a rollback must not restore what another transaction wrote
+            snapshots = []
+            for entry in transact_items:
+                try:
+                    op_type, op = next(iter(entry.items()))
+                    table = self.tables[op["TableName"]]
+                    hash_key, range_key = self.get_keys_value(table, op["Item"] if op_type == "Put" else op["Key"])
+                except Exception:  # malformed entries are moto's to reject; nothing to snapshot
+                    continue
+                snapshots.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
+            _active.on = True
             try:
-                op_type, op = next(iter(entry.items()))
-                table = self.tables[op["TableName"]]
-                hash_key, range_key = self.get_keys_value(table, op["Item"] if op_type == "Put" else op["Key"])
-            except Exception:  # malformed entries are moto's to reject; nothing to snapshot
-                continue
-            snapshots.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
-        _active.on = True
-        try:
-            return original(self, transact_items)
-        except Exception:
-            for table, hash_key, range_key, old in reversed(snapshots):
-                _restore(table, hash_key, range_key, old)
-            raise
-        finally:
-            _active.on = False
+                return original(self, transact_items)
+            except Exception:
+                for table, hash_key, range_key, old in reversed(snapshots):
+                    _restore(table, hash_key, range_key, old)
+                raise
+            finally:
+                _active.on = False
 
     transact_write_items._supportlens_patched = True  # type: ignore[attr-defined]
     models.copy = _CopyModule(Table)

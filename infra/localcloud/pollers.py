@@ -3,7 +3,9 @@
 SQS: long-poll, gather up to BatchSize within the batching window, invoke, delete the
 records that succeeded (all, or all but `batchItemFailures`). Failed records stay
 invisible for the queue's visibility timeout and SQS itself moves them to the DLQ
-after maxReceiveCount, exactly as on AWS.
+after maxReceiveCount, exactly as on AWS. With `concurrency` > 1 up to that many batches
+of one queue are invoked at once (Lambda scales SQS consumers out), so races between
+invocations show locally too.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class PollerStats:
     errors: int = 0
     last_error: str | None = None
     busy: bool = False
+    in_flight: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def as_dict(self) -> dict[str, Any]:
@@ -36,7 +39,7 @@ class PollerStats:
 
 
 class SqsPoller(threading.Thread):
-    def __init__(self, esm: EventSourceMapping, lambdas: LambdaService, sqs: Any, region: str):
+    def __init__(self, esm: EventSourceMapping, lambdas: LambdaService, sqs: Any, region: str, concurrency: int = 1):
         super().__init__(name=f"poll-{esm.logical_id}", daemon=True)
         self.esm = esm
         self.lambdas = lambdas
@@ -46,6 +49,8 @@ class SqsPoller(threading.Thread):
         self.queue_url = sqs.get_queue_url(QueueName=name)["QueueUrl"]
         self.stats = PollerStats()
         self._stopping = threading.Event()
+        self.concurrency = max(1, concurrency)
+        self._slots = threading.BoundedSemaphore(self.concurrency)  # batches being invoked at once
 
     def stop(self) -> None:
         self._stopping.set()
@@ -91,22 +96,50 @@ class SqsPoller(threading.Thread):
 
     def run(self) -> None:
         while not self._stopping.is_set():
+            if not self._slots.acquire(timeout=0.5):
+                continue  # every slot is invoking a batch
             try:
                 messages = self._receive()
-                if messages:
-                    self._deliver(messages)
-            except Exception as exc:  # keep polling: the emulator may be restarting
+            except Exception as exc:
+                self._slots.release()
                 if self._stopping.is_set():
                     return
-                self.stats.errors += 1
-                self.stats.last_error = repr(exc)[:300]
-                log.warning("poller %s: %r", self.esm.logical_id, exc)
-                time.sleep(0.5)
+                self._failed(exc)
+                continue
+            if not messages:
+                self._slots.release()
+            elif self.concurrency == 1:
+                self._deliver_and_release(messages)
+            else:
+                threading.Thread(target=self._deliver_and_release, args=(messages,), daemon=True,
+                                 name=f"{self.name}-invoke").start()
+
+    def _failed(self, exc: Exception) -> None:
+        """Keep polling: the emulator may be restarting."""
+        with self.stats.lock:
+            self.stats.errors += 1
+            self.stats.last_error = repr(exc)[:300]
+        log.warning("poller %s: %r", self.esm.logical_id, exc)
+        time.sleep(0.5)
+
+    def _deliver_and_release(self, messages: list[dict[str, Any]]) -> None:
+        with self.stats.lock:
+            self.stats.in_flight += 1
+            self.stats.busy = True
+        try:
+            self._deliver(messages)
+        except Exception as exc:
+            if not self._stopping.is_set():
+                self._failed(exc)
+        finally:
+            with self.stats.lock:
+                self.stats.in_flight -= 1
+                self.stats.busy = self.stats.in_flight > 0
+            self._slots.release()
 
     def _deliver(self, messages: list[dict[str, Any]]) -> None:
-        self.stats.busy = True
-        try:
-            result = self.lambdas.invoke(self.esm.function, self._event(messages))
+        result = self.lambdas.invoke(self.esm.function, self._event(messages))
+        with self.stats.lock:
             self.stats.invocations += 1
             self.stats.records += len(messages)
             if result.error is not None:
@@ -114,20 +147,19 @@ class SqsPoller(threading.Thread):
                 self.stats.failed_records += len(messages)
                 self.stats.last_error = f"{result.error.get('errorType')}: {str(result.error.get('errorMessage'))[:200]}"
                 return
-            failed_ids: set[str] = set()
-            if self.esm.report_item_failures and isinstance(result.payload, dict):
-                failures = result.payload.get("batchItemFailures") or []
-                failed_ids = {f.get("itemIdentifier") for f in failures}
-                known = {m["MessageId"] for m in messages}
-                if not failed_ids <= known:  # Lambda treats an unknown id as a failure of the whole batch
-                    failed_ids = known
+        failed_ids: set[str] = set()
+        if self.esm.report_item_failures and isinstance(result.payload, dict):
+            failures = result.payload.get("batchItemFailures") or []
+            failed_ids = {f.get("itemIdentifier") for f in failures}
+            known = {m["MessageId"] for m in messages}
+            if not failed_ids <= known:  # Lambda treats an unknown id as a failure of the whole batch
+                failed_ids = known
+        with self.stats.lock:
             self.stats.failed_records += len(failed_ids)
-            done = [m for m in messages if m["MessageId"] not in failed_ids]
-            for start in range(0, len(done), 10):
-                entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])]
-                self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
-        finally:
-            self.stats.busy = False
+        done = [m for m in messages if m["MessageId"] not in failed_ids]
+        for start in range(0, len(done), 10):
+            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])]
+            self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
 
 
 class StreamPoller(threading.Thread):

@@ -20,7 +20,8 @@ class Cloud:
     def __init__(self, home: Path, template: Path):
         self.home = home
         self.template = template
-        self.env = {**os.environ, "SUPPORTLENS_HOME": str(home)}
+        # Batches of a queue run concurrently, as on Lambda, so races between invocations show here.
+        self.env = {"SUPPORTLENS_LOCAL_SQS_CONCURRENCY": "2", **os.environ, "SUPPORTLENS_HOME": str(home)}
         for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "SUPPORTLENS_STACK"):
             self.env.pop(key, None)
         self.state: dict = {}
@@ -78,7 +79,12 @@ def fast_retry_cloud(tmp_path_factory):
     assert "VisibilityTimeout: 2" in text and "maxReceiveCount: 2" in text
     template = ROOT / f".template-e2e-{os.getpid()}.yaml"  # beside the real one: CodeUri paths stay valid
     template.write_text(text)
-    c = Cloud(home, template).up()
+    c = Cloud(home, template)
+    # One batch at a time here: a 2 s visibility timeout is shorter than a second worker's cold start,
+    # so concurrent consumers would (rightly, as on AWS) receive some messages twice, and the DLQ
+    # test counts deliveries.
+    c.env["SUPPORTLENS_LOCAL_SQS_CONCURRENCY"] = "1"
+    c.up()
     yield c
     c.down()
     template.unlink(missing_ok=True)

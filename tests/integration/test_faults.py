@@ -30,8 +30,8 @@ class _Raw:
         yield self.body
 
 
-def error_response(status: int, code: str) -> AWSResponse:
-    body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": f"injected {code}"}).encode()
+def error_response(status: int, code: str, extra: dict | None = None) -> AWSResponse:
+    body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": f"injected {code}", **(extra or {})}).encode()
     headers = {"x-amzn-RequestId": str(uuid.uuid4()), "Content-Type": "application/x-amz-json-1.0"}
     return AWSResponse("https://dynamodb.us-east-1.amazonaws.com/", status, headers, _Raw(body))
 
@@ -45,10 +45,10 @@ def ddb(endpoint):
     aws_adapter.client.cache_clear()
 
 
-def upload_chunk(aws, deployment, ingest, n: int) -> tuple[str, list[str], list[dict]]:
+def upload_chunk(aws, deployment, ingest, n: int, company: str = "acme") -> tuple[str, list[str], list[dict]]:
     """A CSV of n tickets through Ingest; returns (run id, ticket ids, TicketsQueue messages)."""
     run = uuid.uuid4().hex[:8]
-    rows = [f"{run}-{i},My order {i} never arrived and nobody answers,2024-06-0{1 + i % 5}T10:{i % 60:02d}:00Z,cust-{run}-{i % 7},acme"
+    rows = [f"{run}-{i},My order {i} never arrived and nobody answers,2024-06-0{1 + i % 5}T10:{i % 60:02d}:00Z,cust-{run}-{i % 7},{company}"
             for i in range(n)]
     body = ("ticket_id,text,created_at,author_id,company\n" + "\n".join(rows) + "\n").encode()
     assert ingest(put(aws, deployment.outputs["DataBucketName"], f"incoming/faults/{run}.csv", body)) == {"batchItemFailures": []}
@@ -109,7 +109,7 @@ def test_exhausted_retries_fail_the_record_and_redelivery_counts_once(aws, deplo
     attempts = Counter()
 
     def always_fail(request, **_):
-        if run.encode() in request.body:  # this chunk's transaction only
+        if run.encode() in request.body and b'"marker"' in request.body:  # this chunk's counters transaction only
             attempts["transact"] += 1
             return error_response(500, "InternalServerError")
         return None
@@ -132,9 +132,10 @@ def test_exhausted_retries_fail_the_record_and_redelivery_counts_once(aws, deplo
 
 
 def test_unprocessed_items_are_retried_until_written(aws, deployment, ingest, enrich, ddb):
-    """DynamoDB may accept part of a BatchWriteItem: the rest comes back as UnprocessedItems."""
+    """DynamoDB may accept part of a BatchWriteItem: the rest comes back as UnprocessedItems.
+    (Tickets are written with conditional transactions; the customer rows use BatchWriteItem.)"""
     run, ids, messages = upload_chunk(aws, deployment, ingest, 40)
-    table = deployment.outputs["TicketsTableName"]
+    table = deployment.outputs["AggregatesTableName"]
     held: list[list[dict]] = []
     calls = Counter()
 
@@ -154,9 +155,30 @@ def test_unprocessed_items_are_retried_until_written(aws, deployment, ingest, en
     ddb.meta.events.register("provide-client-params.dynamodb.BatchWriteItem", accept_half)
     ddb.meta.events.register("after-call.dynamodb.BatchWriteItem", report_unprocessed)
     assert enrich([sqs_record(m["Body"]) for m in messages]) == {"batchItemFailures": []}
-    assert calls["held"] == 3 and calls["calls"] >= 2 + 3  # two batches of tickets plus three retries
+    assert calls["held"] == 3 and calls["calls"] >= 2 + 3  # two batches of customer rows plus three retries
     assert len(stored(deployment, ids)) == 40
     assert customer_tickets(deployment, run) == 40
+
+
+def test_redelivered_chunk_leaves_the_counters_and_lineage_as_after_the_first_delivery(aws, deployment, ingest, enrich):
+    """The counters themselves (not only the idempotent behaviour rows): the chunk marker in the
+    counter transaction is what keeps a redelivery from adding the chunk again."""
+    company = f"co-{uuid.uuid4().hex[:8]}"
+    run, ids, messages = upload_chunk(aws, deployment, ingest, 30, company)
+    table, files = deployment.outputs["AggregatesTableName"], deployment.outputs["FilesTableName"]
+
+    def counted() -> tuple[int, int, int, int]:
+        rows = [r for d in range(1, 6) for r in dynamo.query_pk(table, f"day#2024-06-0{d}") if r["sk"].startswith(f"company#{company}#")]
+        hours = [r for d in range(1, 6) for r in dynamo.query_pk(table, f"hours#2024-06-0{d}") if r["sk"].endswith(f"#company#{company}")]
+        lineage = dynamo.get(files, {"file_id": json.loads(messages[0]["Body"])["file_id"]})
+        return (sum(r["volume"] for r in rows), sum(r["volume"] for r in hours), lineage["tickets_stored"], lineage.get("duplicates", 0))
+
+    assert enrich([sqs_record(messages[0]["Body"])]) == {"batchItemFailures": []}
+    assert counted() == (30, 30, 30, 0)
+    for _ in range(2):  # SQS delivers at least once: the same chunk again, twice
+        assert enrich([sqs_record(messages[0]["Body"])]) == {"batchItemFailures": []}
+        assert counted() == (30, 30, 30, 0)
+    assert customer_tickets(deployment, run) == 30
 
 
 # --------------------------------------------------------------------------- crash mid-batch
@@ -175,7 +197,7 @@ def _mentions(params: dict, needle: str) -> bool:
 
 @pytest.mark.parametrize(
     "operation,step",
-    [("BatchWriteItem", "tickets"), ("TransactWriteItems", "counters"), ("BatchWriteItem", "customer"), ("Query", "profile")],
+    [("TransactWriteItems", "tickets"), ("TransactWriteItems", "counters"), ("BatchWriteItem", "customer"), ("Query", "profile")],
     ids=["before-tickets-stored", "after-tickets-before-counters", "before-customer-counters", "after-counters-before-profile"],
 )
 def test_crash_on_record_two_of_three_fails_only_that_record(deployment, enrich, ddb, operation, step):
@@ -185,7 +207,7 @@ def test_crash_on_record_two_of_three_fails_only_that_record(deployment, enrich,
     records = [ticket_event(t, c) for t, c in zip(ids, customers)]
     # Record 2's own call: its ticket id (tickets write), its chunk marker (counters), its customer's
     # daily row (customer counters) or its customer's window (profile).
-    needle = {"tickets": f'"{ids[1]}"', "counters": f"event#{ids[1]}", "customer": f'"customer#{customers[1]}"',
+    needle = {"tickets": f'"{ids[1]}"', "counters": f'"sk": {{"S": "event#{ids[1]}#', "customer": f'"customer#{customers[1]}"',
               "profile": f"customer#{customers[1]}"}[step]
     crashed = Counter()
 

@@ -243,6 +243,24 @@ def test_different_functions_run_in_parallel(service: LambdaService) -> None:
     assert all(r.error is None for r in results.values())
 
 
+def test_one_function_invoked_at_once_runs_in_two_environments(service: LambdaService) -> None:
+    """As Lambda scales out: concurrent invokes of one function each get an environment; both stay warm."""
+    results: list = []
+    threads = [threading.Thread(target=lambda: results.append(service.invoke("EchoFunction", {"action": "sleep", "seconds": 1})))
+               for _ in range(2)]
+    started = time.monotonic()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert time.monotonic() - started < 1.8 + 2 * 1.5  # two cold starts, one second of work at the same time
+    assert all(r.error is None and r.cold_start for r in results)
+    pids = {service.invoke("EchoFunction", {}).payload["pid"] for _ in range(2)}
+    assert len(pids) == 1  # one invoke at a time reuses the warm environment
+    service.stop()
+    assert not any(_alive(pid) for pid in pids)
+
+
 def test_stop_leaves_no_worker_alive(service: LambdaService) -> None:
     spawned = service.invoke("EchoFunction", {"action": "spawn"}).payload
     other = service.invoke("OtherFunction", {}).payload

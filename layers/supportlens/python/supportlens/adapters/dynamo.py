@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from datetime import datetime, timezone
@@ -65,6 +66,67 @@ def batch_write(table: str, items: list[dict[str, Any]]) -> None:
                 time.sleep(min(2.0, 0.05 * 2**attempt))
 
 
+MAX_TRANSACT_BYTES = 3_500_000  # DynamoDB caps a transaction at 4 MB; leave room for the request's own overhead
+CONFLICT_RETRIES = 8
+
+
+def put_unless_owned(table: str, items: list[dict[str, Any]], key_name: str, owner_attr: str) -> set[str]:
+    """Write each item unless an item with its key exists with another `owner_attr` value; returns
+    the keys written (absent before, or already ours: a redelivery). The condition is what makes
+    two concurrent writers of one key agree on a single owner; BatchWriteItem takes no conditions,
+    so the puts go in transactions of up to 100 items / 3.5 MB. Items another owner holds are left
+    out and the rest of their transaction is written again."""
+    written: set[str] = set()
+    for group in _transaction_groups([serialize(item) for item in items]):
+        written.update(i[key_name]["S"] for i in _put_group(table, group, key_name, owner_attr))
+    return written
+
+
+def _transaction_groups(items: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
+    group: list[dict[str, Any]] = []
+    size = 0
+    for item in items:
+        item_size = len(json.dumps(item))
+        if group and (len(group) == MAX_TRANSACT_ITEMS or size + item_size > MAX_TRANSACT_BYTES):
+            yield group
+            group, size = [], 0
+        group.append(item)
+        size += item_size
+    if group:
+        yield group
+
+
+def _put_group(table: str, group: list[dict[str, Any]], key_name: str, owner_attr: str) -> list[dict[str, Any]]:
+    conflicts = 0
+    while group:
+        puts = [{"Put": {"TableName": table, "Item": item,
+                         "ConditionExpression": f"attribute_not_exists({key_name}) OR #owner = :owner",
+                         "ExpressionAttributeNames": {"#owner": owner_attr},
+                         "ExpressionAttributeValues": {":owner": item[owner_attr]}}} for item in group]
+        try:
+            client("dynamodb").transact_write_items(TransactItems=puts)
+            return group
+        except ClientError as exc:
+            codes = _cancellation_codes(exc)
+            if codes is None or not set(codes) <= {"None", "ConditionalCheckFailed", "TransactionConflict"}:
+                raise
+            if "ConditionalCheckFailed" in codes:  # owned by another writer: drop those, retry the rest
+                group = [item for item, code in zip(group, codes) if code != "ConditionalCheckFailed"]
+                continue
+            conflicts += 1  # another transaction on one of these items right now (AWS only)
+            if conflicts > CONFLICT_RETRIES:
+                raise
+            time.sleep(min(1.0, 0.02 * 2**conflicts))
+    return []
+
+
+def _cancellation_codes(exc: ClientError) -> list[str] | None:
+    """Per-item cancellation codes of a cancelled transaction, None for any other error."""
+    if exc.response["Error"]["Code"] != "TransactionCanceledException":
+        return None
+    return [r.get("Code") or "None" for r in exc.response.get("CancellationReasons") or []] or None
+
+
 def batch_get(table: str, key_name: str, keys: Iterable[str], projection: str,
               names: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """Existing items by key (UnprocessedKeys retried); `names` maps #placeholders in the projection."""
@@ -114,15 +176,25 @@ def apply_increments_once(
                 "ConditionExpression": "attribute_not_exists(pk)",
             }
         }
+        applied_any = _transact_once(marker_put, part) or applied_any
+    return applied_any
+
+
+def _transact_once(marker_put: dict[str, Any], part: list[dict[str, Any]]) -> bool:
+    """The marker's transaction: True when applied, False when the marker was already there."""
+    for conflicts in range(CONFLICT_RETRIES + 1):
         try:
             client("dynamodb").transact_write_items(TransactItems=[marker_put, *part])
-            applied_any = True
+            return True
         except ClientError as exc:
-            reasons = exc.response.get("CancellationReasons") or []
-            if exc.response["Error"]["Code"] == "TransactionCanceledException" and reasons and reasons[0].get("Code") == "ConditionalCheckFailed":
-                continue  # this part was applied by an earlier delivery
-            raise
-    return applied_any
+            codes = _cancellation_codes(exc) or []
+            if codes[:1] == ["ConditionalCheckFailed"]:
+                return False  # this part was applied by an earlier (or a concurrent) delivery
+            # Two chunks adding to one counter row at the same moment: AWS cancels one of them.
+            if "TransactionConflict" not in codes or conflicts == CONFLICT_RETRIES:
+                raise
+            time.sleep(min(1.0, 0.02 * 2 ** (conflicts + 1)))
+    return False
 
 
 def _add_update(table: str, pk: str, sk: str, counters: dict[str, float]) -> dict[str, Any]:

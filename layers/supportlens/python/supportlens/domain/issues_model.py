@@ -46,11 +46,17 @@ class CentroidsModel:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> "CentroidsModel":
+        """Raises (ValueError, KeyError, zipfile errors, ...) for bytes that are not a usable model."""
         with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
-            return cls(
+            model = cls(
                 version=str(arrays["version"]),
                 issue_ids=[str(x) for x in arrays["issue_ids"]],
                 labels=[str(x) for x in arrays["labels"]],
                 centroids=arrays["centroids"].astype(np.float32),
                 embedding_id=str(arrays["embedding_id"]) if "embedding_id" in arrays.files else LEGACY_EMBEDDING_ID,
             )
+        # A model that loads but cannot assign would fail every batch later, inside enrich().
+        shape = model.centroids.shape
+        if len(shape) != 2 or not shape[0] or shape[0] != len(model.issue_ids) or not np.isfinite(model.centroids).all():
+            raise ValueError(f"centroids model has unusable centroids (shape {shape}, {len(model.issue_ids)} issue ids)")
+        return model

@@ -7,6 +7,7 @@ import io
 import json
 import time
 from datetime import datetime, timezone
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
@@ -14,12 +15,12 @@ from pydantic import ValidationError
 
 from ..adapters import dynamo, gemini, s3
 from ..domain.embedding import LEGACY_EMBEDDING_ID
-from ..domain.enrichment import aggregate, enrich
+from ..domain.enrichment import EnrichedBatch, aggregate, enrich
 from ..domain.ingest import BATCH_SCHEMA, EVENT_SCHEMA
 from ..domain.intent_model import IntentModel
 from ..domain.issues_model import CentroidsModel
 from ..domain.sources import FORMATS, RowContext, RowInvalid
-from ..domain.tickets import Ticket
+from ..domain.tickets import MAX_ITEM_BYTES, Ticket, fit_stored_text, stored_size
 from ..observability import logger
 from ..settings import Settings
 from .behaviour import record_behaviour
@@ -43,7 +44,7 @@ class ModelCache:
         self.user = UserModels()  # models trained on the user's labels (sentiment, abuse, intent)
         self.model: CentroidsModel | None = None
         self.checked = 0.0
-        self.pointer: str | None = None
+        self.pointer: str | None = None  # the key of the model loaded (or found unloadable)
 
     def get(self, bucket: str) -> CentroidsModel | None:
         interval = MODEL_REFRESH_S if self.model is not None else MODEL_MISSING_REFRESH_S
@@ -52,19 +53,22 @@ class ModelCache:
         self.checked = time.monotonic()
         try:
             raw = s3.get_bytes_if_exists(bucket, MODEL_POINTER)
-        except Exception as exc:
-            logger().warning("centroids model pointer unreadable", extra={"error": repr(exc)[:200]})
+            if raw is None:  # no model yet is the normal first state
+                return self.model
+            key = json.loads(raw)["key"]
+            if key == self.pointer:
+                return self.model
+            data = s3.get_bytes(bucket, key)
+        except Exception as exc:  # S3 hiccup or a bad pointer: keep what we have, look again next interval
+            logger().warning("centroids model pointer unreadable", extra={"error": type(exc).__name__})
             return self.model
-        if raw is None:  # no model yet is the normal first state
-            return self.model
+        self.pointer = key  # a key that does not load is not fetched again; a new pointer is
         try:
-            pointer = json.loads(raw)
-        except ValueError as exc:
-            logger().warning("centroids model pointer unreadable", extra={"error": str(exc)[:200]})
-            return self.model
-        if pointer.get("key") != self.pointer:
-            self.model = CentroidsModel.from_bytes(s3.get_bytes(bucket, pointer["key"]))
-            self.pointer = pointer.get("key")
+            self.model = CentroidsModel.from_bytes(data)
+        except Exception as exc:
+            # Logged once per key; tickets are stored without an issue (or with the previous model's).
+            logger().warning("centroids model does not load: issue assignment skipped until a new model is published",
+                             extra={"model_key": key, "error": type(exc).__name__, "kept_previous_model": self.model is not None})
         return self.model
 
     def invalidate(self) -> None:
@@ -83,17 +87,31 @@ def load_models() -> None:
     entities.extract_entities(["warm up"])
 
 
-def parse_message(body: str) -> tuple[str, str | None, list[Ticket], list[dict[str, Any]]]:
-    """(chunk_id, file_id, tickets, rejects). Raises UnsupportedSchema for unknown schemas."""
+@dataclass
+class Message:
+    chunk_id: str  # the idempotency key of the counters (file + chunk, or event + content)
+    file_id: str | None
+    tickets: list[Ticket]
+    rejects: list[dict[str, Any]] = field(default_factory=list)  # {"reason", "raw"}, quarantined
+    total: int = 0  # tickets the message carried, valid or not
+
+
+def parse_message(body: str) -> Message:
+    """The message's valid tickets and its rejects. Raises UnsupportedSchema for unknown schemas."""
     try:
         message = json.loads(body)
     except json.JSONDecodeError as exc:
-        digest = hashlib.sha256(body.encode()).hexdigest()[:16]
-        return f"invalid#{digest}", None, [], [{"reason": f"message body is not JSON ({exc.msg})", "raw": body[:10_000]}]
+        return Message(f"invalid#{_digest(body)}", None, [], [{"reason": f"message body is not JSON ({exc.msg})", "raw": body[:10_000]}], 1)
     schema = message.get("schema") if isinstance(message, dict) else None
     if schema == BATCH_SCHEMA:
-        chunk_id = f"{message['file_id']}#chunk{message['chunk']}"
-        return chunk_id, message["file_id"], [Ticket.model_validate(t) for t in message["tickets"]], []
+        parsed = Message(f"{message['file_id']}#chunk{message['chunk']}", message["file_id"], [], [], len(message["tickets"]))
+        for position, raw in enumerate(message["tickets"]):  # one bad ticket must not fail the others
+            try:
+                parsed.tickets.append(Ticket.model_validate(raw))
+            except ValidationError as exc:
+                parsed.rejects.append({"position": position, "reason": validation_reason(exc),
+                                       "raw": json.dumps(raw, ensure_ascii=False)[:10_000]})
+        return parsed
     if schema == EVENT_SCHEMA:
         raw = message.get("ticket")
         try:
@@ -102,40 +120,90 @@ def parse_message(body: str) -> tuple[str, str | None, list[Ticket], list[dict[s
             ticket = FORMATS["ticket"].to_ticket(raw, RowContext())
         except (RowInvalid, ValidationError) as exc:
             ident = str(raw.get("ticket_id")) if isinstance(raw, dict) else "unknown"
-            return f"event#{ident}", None, [], [{"reason": str(exc), "raw": body[:10_000]}]
-        return f"event#{ticket.ticket_id}", None, [ticket], []
+            reason = validation_reason(exc) if isinstance(exc, ValidationError) else str(exc)
+            # The body's digest keeps two different invalid events apart (their quarantine objects too).
+            return Message(f"event#{ident}#{_digest(body)}", None, [], [{"reason": reason, "raw": body[:10_000]}], 1)
+        # Keyed by content: a redelivery is the same chunk (counted once); a re-publish with changed
+        # fields is another chunk, and as the ticket is already stored it is a duplicate (first version wins).
+        content = json.dumps(ticket.to_message(), sort_keys=True, ensure_ascii=False)
+        return Message(f"event#{ticket.ticket_id}#{_digest(content)}", None, [ticket], [], 1)
     raise UnsupportedSchema(f"unsupported message schema {schema!r}; expected {BATCH_SCHEMA} or {EVENT_SCHEMA}")
 
 
-def store_message(body: str, settings: Settings, models: ModelCache) -> dict[str, Any]:
-    chunk_id, file_id, tickets, rejects = parse_message(body)
-    if rejects:
-        key = f"quarantine/events/{datetime.now(timezone.utc):%Y-%m-%d}/{hashlib.sha256(chunk_id.encode()).hexdigest()[:20]}.errors.jsonl"
-        s3.put(settings.data_bucket, key, ("\n".join(json.dumps(r, ensure_ascii=False) for r in rejects) + "\n").encode())
-        logger().warning("ticket event quarantined", extra={"quarantine_key": key, "reason": rejects[0]["reason"][:200]})
-        return {"chunk_id": chunk_id, "stored": 0, "quarantined": len(rejects)}
+def validation_reason(exc: ValidationError) -> str:
+    """Which fields failed and why, without their values (values may be PII)."""
+    return "; ".join(f"field '{'.'.join(str(p) for p in e['loc']) or 'ticket'}': {e['msg']}" for e in exc.errors())[:1_000]
 
-    existing = dynamo.batch_get(settings.tickets_table, "ticket_id", [t.ticket_id for t in tickets], "ticket_id, chunk_id")
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def store_message(body: str, settings: Settings, models: ModelCache) -> dict[str, Any]:
+    message = parse_message(body)
+    chunk_id, tickets = message.chunk_id, message.tickets
+    if not tickets and not message.file_id:  # an invalid event: nothing to count
+        _quarantine(settings, chunk_id, message.rejects)
+        return {"chunk_id": chunk_id, "stored": 0, "quarantined": len(message.rejects)}
+    unique: dict[str, Ticket] = {}
+    for ticket in tickets:  # the same id twice in one chunk: the first is stored, the rest are duplicates
+        unique.setdefault(ticket.ticket_id, ticket)
+    existing = dynamo.batch_get(settings.tickets_table, "ticket_id", list(unique), "ticket_id, chunk_id")
     # A ticket already stored by another chunk (same tweet in two files) is not counted twice.
-    fresh = [t for t in tickets if existing.get(t.ticket_id, {}).get("chunk_id", chunk_id) == chunk_id]
-    unique = {t.ticket_id: t for t in fresh}
+    fresh = [t for t in unique.values() if existing.get(t.ticket_id, {}).get("chunk_id", chunk_id) == chunk_id]
     embedder = gemini.embedder_for(settings)  # local (default) or Gemini, built once per container
+    batch = _enrich(fresh, settings, models, embedder)
+    keep = []
+    for position, item in enumerate(batch.items):
+        item["chunk_id"] = chunk_id
+        item["embedding_id"] = embedder.embedding_id
+        fit_stored_text(item)  # the 400 KB item limit counts bytes, not characters
+        size = stored_size(item)
+        if size > MAX_ITEM_BYTES:
+            message.rejects.append({"reason": f"ticket too large to store ({size} bytes; the limit is {MAX_ITEM_BYTES})",
+                                    "raw": json.dumps(fresh[position].to_message(), ensure_ascii=False)[:10_000]})
+        else:
+            keep.append(position)
+    # Conditional writes: of two chunks storing one ticket at the same moment exactly one wins it,
+    # and only the tickets this delivery won are counted below.
+    won = dynamo.put_unless_owned(settings.tickets_table, [batch.items[p] for p in keep], "ticket_id", "chunk_id")
+    stored = _subset(batch, [p for p in keep if batch.items[p]["ticket_id"] in won])
+    quarantined = len(message.rejects)
+    duplicates = message.total - len(stored.items) - quarantined
+    if message.rejects:
+        _quarantine(settings, chunk_id, message.rejects)
+    if duplicates and not message.file_id:
+        logger().info("ticket event already stored by an earlier message: counted as a duplicate, first version kept")
+    _write_features(settings.data_bucket, chunk_id, stored)
+    extra = []
+    if message.file_id:
+        extra.append(dynamo.lineage_add(settings.files_table, message.file_id,
+                                        {"tickets_stored": len(stored.items), "duplicates": duplicates, "tickets_quarantined": quarantined}))
+    applied = dynamo.apply_increments_once(settings.aggregates_table, chunk_id, aggregate(stored.items).rows, extra)
+    behaviour = record_behaviour(stored.items, settings, chunk_id)  # customer counters, profiles, fingerprints
+    return {"chunk_id": chunk_id, "stored": len(stored.items), "duplicates": duplicates, "quarantined": quarantined,
+            "counted": applied, **behaviour}
+
+
+def _enrich(tickets: list[Ticket], settings: Settings, models: ModelCache, embedder) -> EnrichedBatch:
+    if not tickets:
+        return EnrichedBatch([], np.zeros((0, 0), dtype=np.float32), [])
     model = usable_model(models.get(settings.data_bucket), embedder.embedding_id)
     user = models.user.get(settings.data_bucket)
     intent = usable_model(user.intent, embedder.embedding_id)
-    batch = enrich(list(unique.values()), model, embed=embedder, sentiment_model=user.sentiment, abuse_model=user.abuse,
-                   intent_model=intent)
-    for item in batch.items:
-        item["chunk_id"] = chunk_id
-        item["embedding_id"] = embedder.embedding_id
-    dynamo.batch_write(settings.tickets_table, batch.items)
-    _write_features(settings.data_bucket, chunk_id, batch)
-    extra = []
-    if file_id:
-        extra.append(dynamo.lineage_add(settings.files_table, file_id, {"tickets_stored": len(fresh), "duplicates": len(tickets) - len(fresh)}))
-    applied = dynamo.apply_increments_once(settings.aggregates_table, chunk_id, aggregate(batch.items).rows, extra)
-    behaviour = record_behaviour(batch.items, settings, chunk_id)  # customer counters, profiles, fingerprints
-    return {"chunk_id": chunk_id, "stored": len(batch.items), "duplicates": len(tickets) - len(fresh), "counted": applied, **behaviour}
+    return enrich(tickets, model, embed=embedder, sentiment_model=user.sentiment, abuse_model=user.abuse, intent_model=intent)
+
+
+def _subset(batch: EnrichedBatch, positions: list[int]) -> EnrichedBatch:
+    return EnrichedBatch([batch.items[p] for p in positions], batch.vectors[positions], [batch.clean_texts[p] for p in positions])
+
+
+def _quarantine(settings: Settings, chunk_id: str, rejects: list[dict[str, Any]]) -> None:
+    """Rejected tickets with their reasons; one object per message, rewritten the same on redelivery."""
+    key = f"quarantine/events/{datetime.now(timezone.utc):%Y-%m-%d}/{hashlib.sha256(chunk_id.encode()).hexdigest()[:20]}.errors.jsonl"
+    s3.put(settings.data_bucket, key, ("\n".join(json.dumps(r, ensure_ascii=False) for r in rejects) + "\n").encode())
+    # Reasons name fields, never values; the rows themselves stay in S3.
+    logger().warning("tickets quarantined", extra={"quarantine_key": key, "quarantined": len(rejects)})
 
 
 _MISMATCH_LOGGED: set[str] = set()

@@ -1,0 +1,95 @@
+"""Two Enrich invocations at once (Lambda runs SQS batches concurrently) on two chunks that share
+tickets: every ticket is stored once, counted once, and the lineages split stored/duplicates exactly.
+
+A barrier on the adapters' own client holds both invocations just before they write their tickets,
+so both have read "not stored yet" and enriched everything: the race the old read-then-write had."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+from supportlens.adapters import aws as aws_adapter
+from supportlens.adapters import dynamo
+from tests.integration.test_enrich_robustness import DAY, batch, counters, file_row, ticket
+from tests.integration.test_faults import error_response
+
+SHARED = 200
+
+
+def test_two_concurrent_invocations_on_overlapping_chunks_count_each_ticket_once(deployment, enrich):
+    run = uuid.uuid4().hex[:8]
+    tickets_table = deployment.outputs["TicketsTableName"]
+    first, second = range(0, 50 + SHARED), range(50, 100 + SHARED)  # 250 each, 200 in common, 300 tickets
+    files = [file_row(deployment, f"{run}-a", len(first)), file_row(deployment, f"{run}-b", len(second))]
+    records = [batch(files[0], 0, [ticket(run, i) for i in first]), batch(files[1], 0, [ticket(run, i) for i in second])]
+
+    aws_adapter.client.cache_clear()
+    ddb = aws_adapter.client("dynamodb")
+    barrier = threading.Barrier(2, timeout=60)
+    held = threading.local()
+    passed: list[str] = []
+
+    def hold(params, **_):  # the first ticket write of each invocation waits for the other one
+        if params["TransactItems"][0].get("Put", {}).get("TableName") == tickets_table and not getattr(held, "done", False):
+            held.done = True
+            barrier.wait()
+            passed.append(threading.current_thread().name)
+
+    ddb.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", hold)
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            responses = list(pool.map(lambda record: enrich([record]), records))
+    finally:
+        ddb.meta.events.unregister("provide-client-params.dynamodb.TransactWriteItems", hold)
+        aws_adapter.client.cache_clear()
+    assert responses == [{"batchItemFailures": []}] * 2
+    assert len(set(passed)) == 2  # both invocations were at their ticket write at the same moment
+
+    ids = [f"{run}-{i}" for i in range(100 + SHARED)]
+    stored = dynamo.batch_get(tickets_table, "ticket_id", ids, "ticket_id, chunk_id")
+    assert len(stored) == 300
+    assert counters(deployment, run)["volume"] == 300
+    assert sum(r["volume"] for r in dynamo.query_pk(deployment.outputs["AggregatesTableName"], "days") if r["sk"] == DAY) >= 300
+    lineages = [dynamo.get(deployment.outputs["FilesTableName"], {"file_id": f}) for f in files]
+    assert sum(x["tickets_stored"] for x in lineages) == 300 and sum(x["duplicates"] for x in lineages) == SHARED
+    for lineage, chunk in zip(lineages, (first, second)):  # each file is complete: stored + duplicates = emitted
+        assert lineage["tickets_stored"] + lineage["duplicates"] == len(chunk)
+        owned = sum(1 for s in stored.values() if s["chunk_id"] == f"{lineage['file_id']}#chunk0")
+        assert owned == lineage["tickets_stored"]  # counted exactly the tickets it stored
+    customers = sum(r.get("tickets", 0) for c in range(3)
+                    for r in dynamo.query_pk(deployment.outputs["AggregatesTableName"], f"customer#cust-{run}-{c}") if r["sk"] != "profile")
+    assert customers == 300
+
+
+def test_transaction_conflicts_are_retried_on_the_ticket_write_and_the_counters(deployment, enrich):
+    """DynamoDB cancels one of two concurrent transactions on one item (TransactionConflict; moto
+    never does): injected once on the ticket write and once on the counters, both are retried."""
+    run = uuid.uuid4().hex[:8]
+    file_id = file_row(deployment, run, 5)
+    aws_adapter.client.cache_clear()
+    ddb = aws_adapter.client("dynamodb")
+    injected: list[str] = []
+
+    def conflict(request, **_):
+        body = json.loads(request.body)
+        kind = "counters" if any(i.get("Put", {}).get("Item", {}).get("pk") == {"S": "marker"} for i in body["TransactItems"]) else "tickets"
+        if run in request.body.decode() and kind not in injected:
+            injected.append(kind)
+            reasons = [{"Code": "TransactionConflict" if n == len(body["TransactItems"]) - 1 else "None"}
+                       for n in range(len(body["TransactItems"]))]
+            return error_response(400, "TransactionCanceledException", {"CancellationReasons": reasons})
+        return None
+
+    ddb.meta.events.register("before-send.dynamodb.TransactWriteItems", conflict)
+    try:
+        assert enrich([batch(file_id, 0, [ticket(run, i) for i in range(5)])]) == {"batchItemFailures": []}
+    finally:
+        ddb.meta.events.unregister("before-send.dynamodb.TransactWriteItems", conflict)
+        aws_adapter.client.cache_clear()
+    assert injected == ["tickets", "counters"]
+    assert len(dynamo.batch_get(deployment.outputs["TicketsTableName"], "ticket_id", [f"{run}-{i}" for i in range(5)], "ticket_id")) == 5
+    assert counters(deployment, run)["volume"] == 5
+    assert dynamo.get(deployment.outputs["FilesTableName"], {"file_id": file_id})["tickets_stored"] == 5
