@@ -78,7 +78,7 @@ INGEST_ATTEMPTS = 3  # IngestQueue's maxReceiveCount: after that the notificatio
 def file_state(item: dict[str, Any]) -> str:
     status = item.get("status", "waiting")
     if status == "emitted":
-        done = int(item.get("tickets_stored", 0)) + int(item.get("duplicates", 0))
+        done = int(item.get("tickets_stored", 0)) + int(item.get("duplicates", 0)) + int(item.get("tickets_quarantined", 0))
         return "complete" if done >= int(item.get("tickets_emitted", 0)) else "enriching"
     if status == "failed":  # SQS retries the notification; after the last attempt a person must look
         return "failed" if int(item.get("attempts", 0)) >= INGEST_ATTEMPTS else "retrying"
@@ -95,6 +95,7 @@ def summary(item: dict[str, Any]) -> dict[str, Any]:
         "rows_quarantined": int(item.get("rows_quarantined", 0)),
         "tickets_stored": int(item.get("tickets_stored", 0)),
         "duplicates": int(item.get("duplicates", 0)),
+        "tickets_quarantined": int(item.get("tickets_quarantined", 0)),
         "status": file_state(item),
         "reason": item.get("reason") or item.get("last_error"),
         "attempts": int(item.get("attempts", 0)) or None,

@@ -118,3 +118,14 @@ def test_report_rejects_a_zero_or_huge_period(cli, capsys):
     assert cli.main(["report", "--period", "0d"]) == 1 and "1 to 366 days" in capsys.readouterr().err
     assert cli.main(["dashboard", "--period", "999d"]) == 1 and "1 to 366 days" in capsys.readouterr().err
     assert cli.main(["report", "--end", "yesterday"]) == 1 and "--end must be a date" in capsys.readouterr().err
+
+
+def test_file_states_count_what_enrich_quarantined_and_ingest_retries():
+    from supportlens_cli.client import FINAL, file_state
+
+    emitted = {"status": "emitted", "tickets_emitted": 5, "tickets_stored": 3, "duplicates": 1}
+    assert file_state(emitted) == "enriching"
+    assert file_state({**emitted, "tickets_quarantined": 1}) == "complete"  # Enrich rejected one: done, not stuck
+    assert file_state({"status": "failed", "attempts": 1}) == "retrying" and "retrying" not in FINAL
+    assert file_state({"status": "failed", "attempts": 3}) == "failed" in FINAL  # in the IngestDLQ: a person must look
+    assert file_state({"status": "superseded"}) == "superseded" in FINAL

@@ -8,6 +8,7 @@ import json
 import time
 from datetime import datetime, timezone
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import numpy as np
@@ -19,11 +20,14 @@ from ..domain.enrichment import EnrichedBatch, aggregate, enrich
 from ..domain.ingest import BATCH_SCHEMA, EVENT_SCHEMA
 from ..domain.intent_model import IntentModel
 from ..domain.issues_model import CentroidsModel
+from ..domain.pseudonym import ID_FIELDS
 from ..domain.sources import FORMATS, RowContext, RowInvalid
+from ..domain.text import mask_pii_deep
 from ..domain.tickets import MAX_ITEM_BYTES, Ticket, fit_stored_text, stored_size
 from ..observability import logger
 from ..settings import Settings
 from .behaviour import record_behaviour
+from .ids import pseudonymiser_for
 from .user_models import UserModels
 
 M = TypeVar("M", CentroidsModel, IntentModel)
@@ -96,8 +100,15 @@ class Message:
     total: int = 0  # tickets the message carried, valid or not
 
 
-def parse_message(body: str) -> Message:
-    """The message's valid tickets and its rejects. Raises UnsupportedSchema for unknown schemas."""
+def parse_message(body: str, pseudonymise: Callable[[str], str] = lambda value: value) -> Message:
+    """The message's valid tickets and its rejects, their ids pseudonymised (so chunk ids, marker keys
+    and everything stored downstream never hold an e-mail address or phone number). Raises
+    UnsupportedSchema for unknown schemas."""
+
+    def private(ticket: Ticket) -> Ticket:
+        ids = {f: pseudonymise(v) for f in ID_FIELDS if isinstance(v := getattr(ticket, f), str)}
+        return ticket.model_copy(update=ids) if any(ids[f] != getattr(ticket, f) for f in ids) else ticket
+
     try:
         message = json.loads(body)
     except json.JSONDecodeError as exc:
@@ -107,7 +118,7 @@ def parse_message(body: str) -> Message:
         parsed = Message(f"{message['file_id']}#chunk{message['chunk']}", message["file_id"], [], [], len(message["tickets"]))
         for position, raw in enumerate(message["tickets"]):  # one bad ticket must not fail the others
             try:
-                parsed.tickets.append(Ticket.model_validate(raw))
+                parsed.tickets.append(private(Ticket.model_validate(raw)))
             except ValidationError as exc:
                 parsed.rejects.append({"position": position, "reason": validation_reason(exc),
                                        "raw": json.dumps(raw, ensure_ascii=False)[:10_000]})
@@ -117,9 +128,9 @@ def parse_message(body: str) -> Message:
         try:
             if not isinstance(raw, dict):
                 raise RowInvalid("'ticket' must be a JSON object")
-            ticket = FORMATS["ticket"].to_ticket(raw, RowContext())
+            ticket = private(FORMATS["ticket"].to_ticket(raw, RowContext()))
         except (RowInvalid, ValidationError) as exc:
-            ident = str(raw.get("ticket_id")) if isinstance(raw, dict) else "unknown"
+            ident = pseudonymise(str(raw.get("ticket_id"))) if isinstance(raw, dict) else "unknown"
             reason = validation_reason(exc) if isinstance(exc, ValidationError) else str(exc)
             # The body's digest keeps two different invalid events apart (their quarantine objects too).
             return Message(f"event#{ident}#{_digest(body)}", None, [], [{"reason": reason, "raw": body[:10_000]}], 1)
@@ -140,7 +151,7 @@ def _digest(text: str) -> str:
 
 
 def store_message(body: str, settings: Settings, models: ModelCache) -> dict[str, Any]:
-    message = parse_message(body)
+    message = parse_message(body, pseudonymiser_for(settings))
     chunk_id, tickets = message.chunk_id, message.tickets
     if not tickets and not message.file_id:  # an invalid event: nothing to count
         _quarantine(settings, chunk_id, message.rejects)
@@ -201,7 +212,8 @@ def _subset(batch: EnrichedBatch, positions: list[int]) -> EnrichedBatch:
 def _quarantine(settings: Settings, chunk_id: str, rejects: list[dict[str, Any]]) -> None:
     """Rejected tickets with their reasons; one object per message, rewritten the same on redelivery."""
     key = f"quarantine/events/{datetime.now(timezone.utc):%Y-%m-%d}/{hashlib.sha256(chunk_id.encode()).hexdigest()[:20]}.errors.jsonl"
-    s3.put(settings.data_bucket, key, ("\n".join(json.dumps(r, ensure_ascii=False) for r in rejects) + "\n").encode())
+    lines = (json.dumps({**r, "raw": mask_pii_deep(r["raw"])} if "raw" in r else r, ensure_ascii=False) for r in rejects)
+    s3.put(settings.data_bucket, key, ("\n".join(lines) + "\n").encode())  # evidence, with e-mails/phones/cards masked
     # Reasons name fields, never values; the rows themselves stay in S3.
     logger().warning("tickets quarantined", extra={"quarantine_key": key, "quarantined": len(rejects)})
 
