@@ -16,7 +16,7 @@ import boto3
 from .deployer import Deployer, Deployment
 from .function_urls import FunctionUrlServer
 from .lambda_service import InvokeResult, LambdaService
-from .pollers import SqsPoller, StreamPoller, schedule_event
+from .pollers import SqsPoller, StreamPoller, schedule_event, send_to_destination
 
 log = logging.getLogger(__name__)
 REGION = "us-east-1"
@@ -103,7 +103,7 @@ class LocalCloud:
             if esm.kind == "sqs":
                 poller: SqsPoller | StreamPoller = SqsPoller(esm, self.lambdas, self.client("sqs"), REGION, sqs_concurrency())
             elif esm.kind == "dynamodb":
-                poller = StreamPoller(esm, self.lambdas, self.client("dynamodbstreams"), REGION)
+                poller = StreamPoller(esm, self.lambdas, self.client("dynamodbstreams"), REGION, self.client("sqs"))
             else:
                 continue
             poller.start()
@@ -122,7 +122,13 @@ class LocalCloud:
             for schedule in self.deployment.schedules:
                 if wanted and schedule.function != wanted:
                     continue
-                result = self.invoke(schedule.function, schedule_event(schedule.input))
+                event = schedule_event(schedule.input)
+                result = self.invoke(schedule.function, event)
+                dead_letter = self.deployment.function(schedule.function).dead_letter_arn
+                if result.error is not None and dead_letter:  # as Lambda does with a failed asynchronous invoke
+                    send_to_destination(self.client("sqs"), dead_letter, event, {
+                        "RequestID": result.request_id, "ErrorCode": "200",
+                        "ErrorMessage": str(result.error.get("errorMessage") or result.error.get("errorType") or "")})
                 results.append({
                     "schedule": schedule.logical_id,
                     "function": schedule.function,

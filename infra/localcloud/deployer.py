@@ -35,6 +35,7 @@ class EventSourceMapping:
     starting_position: str | None = None
     max_retry_attempts: int = -1
     bisect_on_error: bool = False
+    on_failure_arn: str = ""  # DestinationConfig.OnFailure: where a stream batch goes once its retries are spent
 
 
 @dataclass
@@ -316,6 +317,7 @@ class Deployer:
             timeout_s=int(props.get("Timeout", 3)),
             memory_mb=int(props.get("MemorySize", 128)),
             arn=arn,
+            dead_letter_arn=str(props.get("DeadLetterConfig", {}).get("TargetArn") or ""),
         )
         return name, {"Arn": arn}
 
@@ -336,6 +338,7 @@ class Deployer:
                 starting_position=props.get("StartingPosition"),
                 max_retry_attempts=int(props.get("MaximumRetryAttempts", -1)),
                 bisect_on_error=bool(props.get("BisectBatchOnFunctionError", False)),
+                on_failure_arn=str(props.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination") or ""),
             )
         )
         return logical_id, {}

@@ -70,6 +70,7 @@ class FunctionConfig:
     timeout_s: int = 60
     memory_mb: int = 1024
     arn: str = ""  # arn:aws:lambda:<region>:<account>:function:<function_name>
+    dead_letter_arn: str = ""  # DeadLetterConfig: where failed asynchronous invocations (schedules) go
 
 
 @dataclass

@@ -10,6 +10,7 @@ invocations show locally too.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -165,11 +166,12 @@ class SqsPoller(threading.Thread):
 class StreamPoller(threading.Thread):
     """DynamoDB stream -> function, in order per shard, with partial batch responses."""
 
-    def __init__(self, esm: EventSourceMapping, lambdas: LambdaService, streams: Any, region: str):
+    def __init__(self, esm: EventSourceMapping, lambdas: LambdaService, streams: Any, region: str, sqs: Any = None):
         super().__init__(name=f"poll-{esm.logical_id}", daemon=True)
         self.esm = esm
         self.lambdas = lambdas
         self.streams = streams
+        self.sqs = sqs  # for the mapping's on-failure destination (an SQS queue)
         self.region = region
         self.stats = PollerStats()
         self._stopping = threading.Event()
@@ -239,11 +241,46 @@ class StreamPoller(threading.Thread):
         self.stats.failed_records += len(records) - retry_from
         attempts = self._attempts.get(shard_id, 0) + 1
         if 0 <= self.esm.max_retry_attempts < attempts:
-            log.warning("%s: dropping %d stream records after %d retries", self.esm.logical_id, len(records) - retry_from, attempts - 1)
+            given_up = records[retry_from:]
+            if self.esm.on_failure_arn and self.sqs is not None:
+                send_to_destination(self.sqs, self.esm.on_failure_arn, stream_failure_record(
+                    self.esm, shard_id, given_up, attempts, result.error))
+                log.warning("%s: %d stream records sent to the on-failure destination after %d retries",
+                            self.esm.logical_id, len(given_up), attempts - 1)
+            else:
+                log.warning("%s: dropping %d stream records after %d retries", self.esm.logical_id, len(given_up), attempts - 1)
             self._attempts.pop(shard_id, None)
             return []
         self._attempts[shard_id] = attempts
         return records[retry_from:]
+
+
+def stream_failure_record(esm: EventSourceMapping, shard_id: str, records: list[dict[str, Any]], attempts: int,
+                          error: dict | None) -> dict[str, Any]:
+    """What Lambda sends an on-failure destination for a stream batch: where to re-read it, not the records."""
+    first, last = records[0]["dynamodb"], records[-1]["dynamodb"]
+
+    def when(d: dict[str, Any]) -> str:
+        created = d.get("ApproximateCreationDateTime")
+        return created.isoformat() if hasattr(created, "isoformat") else str(created)
+
+    return {
+        "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": esm.function, "condition": "RetryAttemptsExhausted",
+                           "approximateInvokeCount": attempts},
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST",
+                            "functionError": (error or {}).get("errorType", "PartialBatchFailure")},
+        "version": "1.0", "timestamp": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "DDBStreamBatchInfo": {"shardId": shard_id, "startSequenceNumber": first["SequenceNumber"],
+                               "endSequenceNumber": last["SequenceNumber"], "approximateArrivalOfFirstRecord": when(first),
+                               "approximateArrivalOfLastRecord": when(last), "batchSize": len(records),
+                               "streamArn": esm.source_arn},
+    }
+
+
+def send_to_destination(sqs: Any, queue_arn: str, body: dict[str, Any], attributes: dict[str, str] | None = None) -> None:
+    url = sqs.get_queue_url(QueueName=queue_arn.rsplit(":", 1)[1])["QueueUrl"]
+    extra = {"MessageAttributes": {k: {"DataType": "String", "StringValue": v[:256]} for k, v in attributes.items()}} if attributes else {}
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body, default=str), **extra)
 
 
 def _lambda_stream_record(record: dict[str, Any], source_arn: str, region: str) -> dict[str, Any]:

@@ -71,3 +71,90 @@ def test_batches_of_one_queue_run_concurrently_up_to_the_setting():
 def test_concurrency_one_invokes_one_batch_at_a_time():
     sqs, lambdas, poller, _ = run(concurrency=1)
     assert sorted(sqs.deleted) == ["r0", "r1", "r2", "r3"] and lambdas.most == 1
+
+
+# --------------------------------------------------------------------------- on-failure destinations
+
+
+class FakeStreams:
+    """One shard holding two records, then nothing."""
+
+    def __init__(self) -> None:
+        self.served = False
+
+    def describe_stream(self, StreamArn: str) -> dict:  # noqa: N803
+        return {"StreamDescription": {"Shards": [{"ShardId": "shard-1"}]}}
+
+    def get_shard_iterator(self, **_) -> dict:
+        return {"ShardIterator": "it"}
+
+    def get_records(self, **_) -> dict:
+        if self.served:
+            return {"Records": [], "NextShardIterator": "it"}
+        self.served = True
+        return {"Records": [{"eventName": "INSERT", "dynamodb": {"SequenceNumber": n, "ApproximateCreationDateTime": 1}}
+                            for n in ("100", "101")], "NextShardIterator": "it"}
+
+
+class Sent:
+    def __init__(self) -> None:
+        self.messages: list[dict] = []
+
+    def get_queue_url(self, QueueName: str) -> dict:  # noqa: N803
+        return {"QueueUrl": f"http://sqs/{QueueName}"}
+
+    def send_message(self, **request) -> None:
+        self.messages.append(request)
+
+
+class AlwaysFails:
+    invocations = 0
+
+    def invoke(self, name: str, event: dict) -> SimpleNamespace:
+        self.invocations += 1
+        return SimpleNamespace(error={"errorType": "RuntimeError", "errorMessage": "boom"}, payload=None)
+
+
+def test_a_stream_batch_out_of_retries_goes_to_the_on_failure_destination():
+    from localcloud.pollers import StreamPoller
+
+    esm = EventSourceMapping("Alerts", "AlertsFunction", "arn:aws:dynamodb:us-east-1:1:table/t/stream/s", "dynamodb",
+                             batch_size=100, batching_window_s=0, report_item_failures=True, max_retry_attempts=2,
+                             on_failure_arn="arn:aws:sqs:us-east-1:123456789012:failures-dlq")
+    lambdas, sent = AlwaysFails(), Sent()
+    poller = StreamPoller(esm, lambdas, FakeStreams(), "us-east-1", sent)
+    poller.start()
+    deadline = time.monotonic() + 10
+    while not sent.messages and time.monotonic() < deadline:
+        time.sleep(0.05)
+    poller.stop()
+    poller.join(5)
+    assert lambdas.invocations == 3  # the first try and 2 retries
+    (message,) = sent.messages
+    assert message["QueueUrl"] == "http://sqs/failures-dlq"
+    import json
+
+    body = json.loads(message["MessageBody"])
+    info = body["DDBStreamBatchInfo"]
+    assert (info["shardId"], info["startSequenceNumber"], info["endSequenceNumber"], info["batchSize"]) == ("shard-1", "100", "101", 2)
+    assert body["requestContext"]["condition"] == "RetryAttemptsExhausted" and body["responseContext"]["functionError"] == "RuntimeError"
+
+
+def test_a_failed_scheduled_invocation_goes_to_the_functions_dead_letter_queue():
+    from localcloud.cloud import LocalCloud
+    from localcloud.deployer import Schedule
+
+    sent = Sent()
+    cloud = LocalCloud.__new__(LocalCloud)
+    cloud._tick_lock = threading.Lock()
+    function = SimpleNamespace(name="ReportFunction", dead_letter_arn="arn:aws:sqs:us-east-1:123456789012:failures-dlq")
+    cloud.deployment = SimpleNamespace(schedules=[Schedule("Weekly", "ReportFunction", "cron(0 7 ? * MON *)", {"period": "7d"})],
+                                       function=lambda name: function)
+    cloud.invoke = lambda name, event: SimpleNamespace(error={"errorType": "KeyError", "errorMessage": "x"}, payload=None,
+                                                       request_id="req-1", duration_ms=5)
+    cloud.client = lambda service: sent
+    (result,) = cloud.tick("ReportFunction")
+    assert not result["ok"]
+    (message,) = sent.messages
+    assert message["QueueUrl"] == "http://sqs/failures-dlq" and message["MessageBody"] == '{"period": "7d"}'
+    assert message["MessageAttributes"]["RequestID"]["StringValue"] == "req-1"
