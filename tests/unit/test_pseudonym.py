@@ -11,7 +11,7 @@ KEY = b"k" * 32
 
 
 @pytest.mark.parametrize("value", ["ann.lee@example.com", "crm:ann.lee@example.com", "+44 20 7946 0958", "(555) 123-4567",
-                                   "0612345678", "call-+1.415.555.0100"])
+                                   "0612345678", "+1.415.555.0100"])
 def test_emails_and_phone_numbers_are_personal(value):
     assert is_personal(value)
     hashed = pseudonymous_id(value, KEY)
@@ -20,9 +20,18 @@ def test_emails_and_phone_numbers_are_personal(value):
 
 
 @pytest.mark.parametrize("value", ["115712", "sprintcare", "C-501", "A-17", "twcs:8", "airline:570306133677760513",
-                                   "HD-2001", "ESC-1001", "2987947", ""])
+                                   "HD-2001", "ESC-1001", "2987947", "e2e-after-cluster-1796166316", "INC-0612345678", ""])
 def test_ordinary_ids_stay_readable(value):
     assert not is_personal(value) and pseudonymous_id(value, KEY) == value
+
+
+def test_a_long_number_is_a_phone_only_as_a_persons_id():
+    assert pseudonymous_id("0612345678", KEY, person=True).startswith(PREFIX)
+    assert pseudonymous_id("0612345678", KEY, person=False) == "0612345678"  # a ticket number stays the upstream's handle
+    assert pseudonymous_id("ann@example.com", KEY, person=False).startswith(PREFIX)
+    p = Pseudonymiser(KEY)
+    out = p.fields({"ticket_id": "1796166316", "author_id": "1796166316"})
+    assert out["ticket_id"] == "1796166316" and out["author_id"].startswith(PREFIX)
 
 
 def test_joinable_case_insensitive_and_keyed():

@@ -9,6 +9,7 @@ shown and logged; the value is in the quarantined raw row).
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -513,6 +514,13 @@ class EndavaFormat(SourceFormat):
     name = "endava"
     identifying_columns = frozenset({"title", "body", "ticket_type", "category", "urgency", "impact"})
 
+    def content_id(self, row: Mapping[str, Any]) -> str:
+        """The export has no ticket id: a digest of the row's content, so the same export uploaded
+        again under another name is the same tickets (duplicates), not new ones."""
+        content = json.dumps(sorted((normalise(str(k)), "" if v is None else str(v).strip()) for k, v in row.items()),
+                             ensure_ascii=False)
+        return f"{self.name}:{hashlib.sha256(content.encode('utf-8', 'surrogatepass')).hexdigest()[:20]}"
+
     def map_row(self, row: Mapping[str, Any], ctx: RowContext) -> Ticket:
         text = " - ".join(p for p in (_opt(row, "title"), _opt(row, "body")) if p)
         if not text:
@@ -520,7 +528,7 @@ class EndavaFormat(SourceFormat):
         if ctx.received_at is None:
             raise RowInvalid("the export has no timestamps and the upload time is unknown")
         return _ticket(
-            ticket_id=ctx.fallback_id(self.name), source=self.name, channel="web",
+            ticket_id=self.content_id(row), source=self.name, channel="web",
             created_at=ctx.received_at,  # the export carries no dates: the upload time stands in
             text=text, category=_opt(row, "category"), priority=_opt(row, "urgency"),
         )

@@ -100,13 +100,13 @@ class Message:
     total: int = 0  # tickets the message carried, valid or not
 
 
-def parse_message(body: str, pseudonymise: Callable[[str], str] = lambda value: value) -> Message:
+def parse_message(body: str, pseudonymise: Callable[[str, str], str] = lambda value, field: value) -> Message:
     """The message's valid tickets and its rejects, their ids pseudonymised (so chunk ids, marker keys
     and everything stored downstream never hold an e-mail address or phone number). Raises
     UnsupportedSchema for unknown schemas."""
 
     def private(ticket: Ticket) -> Ticket:
-        ids = {f: pseudonymise(v) for f in ID_FIELDS if isinstance(v := getattr(ticket, f), str)}
+        ids = {f: pseudonymise(v, f) for f in ID_FIELDS if isinstance(v := getattr(ticket, f), str)}
         return ticket.model_copy(update=ids) if any(ids[f] != getattr(ticket, f) for f in ids) else ticket
 
     try:
@@ -130,7 +130,7 @@ def parse_message(body: str, pseudonymise: Callable[[str], str] = lambda value: 
                 raise RowInvalid("'ticket' must be a JSON object")
             ticket = private(FORMATS["ticket"].to_ticket(raw, RowContext()))
         except (RowInvalid, ValidationError) as exc:
-            ident = pseudonymise(str(raw.get("ticket_id"))) if isinstance(raw, dict) else "unknown"
+            ident = pseudonymise(str(raw.get("ticket_id")), "ticket_id") if isinstance(raw, dict) else "unknown"
             reason = validation_reason(exc) if isinstance(exc, ValidationError) else str(exc)
             # The body's digest keeps two different invalid events apart (their quarantine objects too).
             return Message(f"event#{ident}#{_digest(body)}", None, [], [{"reason": reason, "raw": body[:10_000]}], 1)
