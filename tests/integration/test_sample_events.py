@@ -16,9 +16,13 @@ def load(path: str) -> dict:
 
 def test_ingest_sample_notification(aws, deployment, handler_module, lambda_context):
     event = load("ingest/sqs_s3_notification.json")
-    obj = json.loads(event["Records"][0]["body"])["Records"][0]["s3"]
-    aws("s3").put_object(Bucket=deployment.outputs["DataBucketName"], Key=obj["object"]["key"],
-                         Body=(EVENTS / "samples" / "twcs_sample.csv").read_bytes())
+    body = json.loads(event["Records"][0]["body"])
+    obj = body["Records"][0]["s3"]
+    put = aws("s3").put_object(Bucket=deployment.outputs["DataBucketName"], Key=obj["object"]["key"],
+                               Body=(EVENTS / "samples" / "twcs_sample.csv").read_bytes())
+    # S3 notifies the version it stored: Ingest reads exactly that one (a made-up ETag is 'superseded')
+    obj["object"].update(eTag=put["ETag"].strip('"'), versionId=put["VersionId"])
+    event["Records"][0]["body"] = json.dumps(body)
     assert handler_module("IngestFunction").handler(event, lambda_context) == {"batchItemFailures": []}
     lineage = dynamo.get(deployment.outputs["FilesTableName"], {"file_id": f"{obj['object']['key']}#{obj['object']['eTag']}"})
     assert lineage["rows_read"] == 1939 and lineage["status"] == "emitted"

@@ -90,3 +90,14 @@ def test_nothing_that_fails_is_dropped_and_tables_can_be_restored(cfn):
     assert {"ClusterFunction", "ReportFunction", "AlertsFunction"} <= scheduled
     for function in scheduled:
         assert resources[function]["Properties"].get("DeadLetterConfig", {}).get("TargetArn"), function
+
+
+def test_quarantine_evidence_expires_and_uploads_are_versioned(cfn):
+    """Quarantined rows (masked, but still evidence about people) expire; the bucket keeps the version
+    Ingest was notified of, and replaced versions expire too."""
+    template, _ = cfn
+    (bucket,) = [r["Properties"] for r in template["Resources"].values() if r["Type"] == "AWS::S3::Bucket"]
+    rules = {r["Id"]: r for r in bucket["LifecycleConfiguration"]["Rules"]}
+    assert rules["expire-quarantine"]["Prefix"] == "quarantine/" and rules["expire-quarantine"]["ExpirationInDays"]
+    assert rules["expire-replaced-versions"]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 7
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
