@@ -13,7 +13,7 @@ from supportlens.domain.report import (ReportData, first_time_success, issue_row
                                        summary, time_bins)
 
 SECTIONS = ("volume_daily", "sentiment", "heatmap", "channels", "companies", "by_region", "by_tier", "by_industry",
-            "ftds_trend", "escalation_trend", "abuse_trend", "agents", "issues", "emerging_issues",
+            "ftds_trend", "escalation_trend", "abuse_trend", "agents", "issues", "not_issues", "emerging_issues",
             "alerts_by_rule_channel", "alerts", "most_active_customers", "abusive_customers")
 
 
@@ -127,3 +127,33 @@ def test_ticket_alerts_carry_data_time_company_channel_and_a_masked_excerpt():
     assert alerts and all(a["data_time"] == "2017-10-31T22:00:00Z" and a["company"] == "acme" and a["channel"] == "email"
                           for a in alerts)
     assert alerts[0]["excerpt"].startswith("My lawyer will call [EMAIL] x") and len(alerts[0]["excerpt"]) == 160
+
+
+def test_buckets_are_counted_apart_from_issues():
+    data = _data(7)
+    data.issues_computed = True
+    data.issues = [
+        {"issue_id": "a", "label": "refund not received", "kind": "issue", "daily_counts": {"2024-03-10": 12}},
+        {"issue_id": "bucket-gratitude", "label": "gratitude", "kind": "bucket", "bucket": "gratitude",
+         "daily_counts": {"2024-03-10": 30}, "emerging": True},
+        {"issue_id": "bucket-language-es", "label": "Spanish", "kind": "bucket", "bucket": "language-es",
+         "daily_counts": {"2024-03-11": 4}},
+    ]
+    s = summary(data)
+    assert [r["issue_id"] for r in s["issues"]["rows"]] == ["a"] and s["emerging_issues"]["rows"] == []
+    assert [(r["bucket"], r["in_period"]) for r in s["not_issues"]["rows"]] == [("gratitude", 30), ("language-es", 4)]
+    from supportlens.domain.report import render
+
+    _, html_body, text_body, _ = render(data, report=s)
+    assert "Not issues (counted apart): gratitude 30, Spanish 4." in text_body and "gratitude 30" in html_body
+
+
+def test_the_emerging_issue_rule_never_alerts_on_a_bucket():
+    from supportlens.domain.alerts import WindowData, emerging_issue, load_config, read_default_config
+
+    rule = next(r for r in load_config(read_default_config()).window_rules if r.kind == "emerging_issue")
+    issues = [{"issue_id": "bucket-gratitude", "label": "gratitude", "kind": "bucket", "size": 500, "emerging": True,
+               "model_version": "v1"},
+              {"issue_id": "a", "label": "refund", "kind": "issue", "size": 500, "emerging": True, "model_version": "v1"}]
+    alerts = emerging_issue(rule, WindowData(today=date(2024, 3, 14), now=None, days={}, issues=issues))
+    assert [a["subject"] for a in alerts] == ["a"]

@@ -434,6 +434,8 @@ def emerging_issue(rule: EmergingIssueRule, data: WindowData) -> list[dict[str, 
         if str(issue.get("model_version", "")) != latest:
             continue  # issues of earlier clusterings are history, not news
         size = int(issue.get("size", 0))
+        if issue.get("kind") == "bucket":  # thank-yous, follow-ups, chatter, a language: not a root cause to alert on
+            continue
         if not issue.get("emerging") or issue.get("status", "active") != "active" or size < rule.min_size:
             continue
         examples = [e["ticket_id"] for e in issue.get("examples") or [] if isinstance(e, dict) and e.get("ticket_id")]

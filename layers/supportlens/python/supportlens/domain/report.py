@@ -230,6 +230,8 @@ def issue_rows(data: ReportData) -> list[dict[str, Any]]:
     period = set(data.days)
     rows = []
     for issue in data.issues:
+        if issue.get("kind") == "bucket":  # not a root cause: counted apart (see bucket_rows)
+            continue
         daily = {str(k): int(v) for k, v in (issue.get("daily_counts") or {}).items()}
         in_period = sum(n for d, n in daily.items() if d in period)
         if not in_period:
@@ -255,6 +257,21 @@ def issue_rows(data: ReportData) -> list[dict[str, Any]]:
         })
     rows.sort(key=lambda r: (-r["in_period"], str(r["label"])))
     return rows
+
+
+def bucket_rows(data: ReportData) -> list[dict[str, Any]]:
+    """What the clustering set apart as not an issue (gratitude, follow-up, chatter, a language...),
+    with its tickets in the period, largest first."""
+    period = set(data.days)
+    rows = []
+    for issue in data.issues:
+        if issue.get("kind") != "bucket":
+            continue
+        in_period = sum(int(n) for d, n in (issue.get("daily_counts") or {}).items() if str(d) in period)
+        if in_period:
+            rows.append({"bucket": issue.get("bucket") or issue.get("label"), "label": issue.get("label"),
+                         "issue_id": issue.get("issue_id"), "in_period": in_period})
+    return sorted(rows, key=lambda r: (-r["in_period"], str(r["bucket"])))
 
 
 def alert_row(a: dict[str, Any]) -> dict[str, Any]:
@@ -406,6 +423,8 @@ def summary(data: ReportData, cluster_schedule: str = "daily at 02:00 UTC", gene
                             for a in data.agents],
                            "no agent data in this period: call logs or helpdesk exports with an agent column fill this in"),
         "issues": _section(issues, issues_reason, clustered_at=data.clustered_at, bins=bin_unit),
+        "not_issues": _section(bucket_rows(data), issues_reason if not data.issues_computed else
+                               "the clustering set no ticket of this period apart as gratitude, follow-up, chatter or another language"),
         "emerging_issues": _section([{"issue_id": i["issue_id"], "label": i["label"], "in_period": i["in_period"],
                                       "reason": i["emerging_reason"] or "growing against its own baseline",
                                       "examples": i["examples"][:2]} for i in emerging],
@@ -675,6 +694,8 @@ def render(data: ReportData, cluster_schedule: str = "daily at 02:00 UTC", dashb
             doc.para(f"+{len(issues) - ISSUES_LISTED} more issues not listed.", italic=True)
     else:
         doc.empty(s["issues"]["reason"])
+    if s["not_issues"]["rows"]:
+        doc.para("Not issues (counted apart): " + ", ".join(f"{r['label']} {r['in_period']:,}" for r in s["not_issues"]["rows"]) + ".")
 
     doc.h2("Emerging issues")
     if s["emerging_issues"]["rows"]:
