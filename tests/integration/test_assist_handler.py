@@ -110,12 +110,28 @@ def test_cluster_writes_complete_issue_items_and_publishes_both_models(stack, cl
 
     assert clustered["tickets"] == 1068  # the sample's customer tweets; company replies are not issues
     issues = clustered["items"]
-    assert len(issues) == clustered["issues"] >= 2
+    # Root-cause issues plus the named buckets (gratitude, chatter, non-English ...), every ticket in one of them.
+    assert len(issues) == clustered["issues"] + len(clustered["buckets"]) and clustered["issues"] >= 10
     assert sum(int(i["size"]) for i in issues) == clustered["tickets"]
+    kinds = {i["issue_id"]: i["kind"] for i in issues}
+    assert {k for k in kinds.values()} == {"issue", "bucket"}
+    assert {i["bucket"] for i in issues if i["kind"] == "bucket"} == set(clustered["buckets"])
+    assert {"gratitude", "chatter"} <= set(clustered["buckets"]) and any(b.startswith("language:") for b in clustered["buckets"])
+    real = [i for i in issues if i["kind"] == "issue"]
+    assert sum(int(i["size"]) for i in real) == clustered["clustered"]
+    assert max(int(i["size"]) for i in real) <= 0.15 * clustered["clustered"] + 1  # no catch-all issue
+    assert 0 <= clustered["outlier_share"] < 0.5
+    assert sum(int(i["outliers"]) for i in real) == round(clustered["outlier_share"] * clustered["clustered"])
     customer_ids = {t["ticket_id"] for t in dynamo.scan_all(stack.outputs["TicketsTableName"]) if t.get("role") == "customer"}
     for issue in issues:
         size = int(issue["size"])
-        assert issue["issue_id"].startswith("issue-") and issue["label"] and issue["status"] == "active"
+        assert issue["label"] and issue["status"] == "active" and 0 <= int(issue["outliers"]) <= size
+        if issue["kind"] == "bucket":  # buckets: a fixed id and name, never emerging
+            assert issue["issue_id"].startswith("bucket-") and issue["bucket"] and not issue["emerging"]
+            assert issue["top_phrases"] == [] and sum(int(v) for v in issue["daily_counts"].values()) == size
+            continue
+        assert issue["issue_id"].startswith("issue-") and issue["bucket"] is None
+        assert 1 <= len(issue["label"].replace(",", " ").split()) <= 4  # a short phrase, not a word list
         assert 1 <= len(issue["top_phrases"]) <= 5 and all(isinstance(p, str) and p for p in issue["top_phrases"])
         assert issue["label"].split(", ")[0] == issue["top_phrases"][0]
         assert 1 <= len(issue["examples"]) <= 3 and {e["ticket_id"] for e in issue["examples"]} <= customer_ids
