@@ -54,7 +54,7 @@ _THREAD_MARKER = re.compile(r"\(\s*\d+\s*/\s*\d+\s*\)|(?<![\w/])\d\s*/\s*\d(?![\
 _AGENT_SIGNATURE = re.compile(r"(?:\s+|^)(?:\^|\*|~|-{1,2}|–|—)\s?[A-Z][A-Za-z]{0,12}\.?\s*$")
 _LINK_STUB = re.compile(r"\[URL\]|\bhttps?:?/*\S*|\b\w+\.(?:co|ly|gl|com|me)/\S*|(?:…|\.\.\.)\s*$", re.IGNORECASE)
 # A reply that still names someone after cleaning is not reused: "Mr Smith", "my name is ...", "ask for Kim".
-_PERSON = re.compile(r"\b(?:mr|mrs|ms|miss|dr)\.?\s+[A-Z][a-z]+|\bmy name is\b|\bthis is [A-Z][a-z]+\b|\bI'?m [A-Z][a-z]+\b(?! (?:sorry|glad|happy))")
+_PERSON = re.compile(r"\b(?i:mr|mrs|ms|miss|dr)\.?\s+[A-Z][a-z]+|\bmy name is\b|\bthis is [A-Z][a-z]+\b|\bI'?m [A-Z][a-z]+\b(?! (?:sorry|glad|happy))")
 _MIN_REPLY_WORDS = 3
 
 

@@ -270,10 +270,15 @@ def brand_words(companies: list[str]) -> frozenset[str]:
         out.add(low)
         for part in re.findall(r"[a-z]+", low):
             out.add(part)
-            for suffix in ("cares", "care", "help", "support", "service", "uk", "us", "team", "official"):
+            for suffix in _BRAND_SUFFIXES:
                 if part.endswith(suffix) and len(part) > len(suffix) + 2:
                     out.add(part[: -len(suffix)])
-    return frozenset(w for w in out if len(w) > 2)
+    return frozenset(w for w in out if len(w) > 2 and w not in _BRAND_SUFFIXES and w not in GENERIC_SUPPORT_WORDS
+                     and w not in _STOP_SET and "_" not in w)
+
+
+_BRAND_SUFFIXES = ("cares", "care", "help", "support", "service", "uk", "us", "team", "official", "air", "enq", "tweets", "app",
+                   "news", "assist", "inc")
 
 
 def key_phrases(texts: list[str], labels: np.ndarray, k: int, top: int = 5, brands: frozenset[str] = frozenset()) -> list[list[str]]:
