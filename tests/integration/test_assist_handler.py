@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import re
 import os
 import uuid
 from pathlib import Path
@@ -196,6 +197,29 @@ def test_assist_handler_classifies_finds_similar_and_recommends(stack, handler, 
     reply_item = dynamo.get(stack.outputs["TicketsTableName"], {"ticket_id": rec["reply_ticket_id"]})
     assert reply_item["role"] == "company" and reply_item["in_reply_to"] == rec["source_ticket_id"]
     assert rec["company"] == reply_item["company"] and rec["rewritten"] is False  # no Gemini configured
+
+    # Safe to paste: the company's own replies first, no other brand, no person, no thread markers or initials.
+    from supportlens.domain.assist import other_brands
+    from supportlens.domain.clustering import brand_words
+
+    for text, company in (("the app keeps crashing since the update", "AppleSupport"),
+                          ("my bag was lost on my flight", "British_Airways"), ("my order never arrived", None)):
+        rec = assist({"operation": "recommend", "text": text, **({"company": company} if company else {})}, ctx)["result"]
+        if rec["reply"] is None:
+            assert "nothing similar enough was resolved" in rec["reason"]
+            continue
+        others = brand_words(sorted({t["company"] for t in dynamo.scan_all(stack.outputs["TicketsTableName"]) if t.get("company")}))
+        others -= brand_words([company]) if company else frozenset()
+        words = set(re.findall(r"[a-z0-9]+", rec["reply"].lower()))
+        assert not words & others, (text, rec["reply"])
+        assert not re.search(r"\(\d/\d\)|\^[A-Z]{1,3}\b|\s-[A-Z]{1,3}$|https?:", rec["reply"])
+        if company:
+            assert rec["same_company"] is (rec["company"].lower() == company.lower())
+    odd = assist({"operation": "classify", "text": "zxqv blorf quantum marmalade gazebo"}, ctx)["result"]
+    assert odd["confident"] is False and odd["issue_id"] is None and odd["label"] == "no confident match"
+    assert odd["nearest"]["issue_id"] in issue_ids
+    thanks = assist({"operation": "classify", "text": "thank you so much, you are awesome!"}, ctx)["result"]
+    assert thanks["kind"] == "bucket" and thanks["issue_id"] == "bucket-gratitude"
 
     only = assist({"operation": "similar", "text": "my phone bill is wrong", "k": 3, "company": "sprintcare"}, ctx)
     assert {m["company"] for m in only["result"]["matches"]} == {"sprintcare"}

@@ -260,9 +260,9 @@ def classify(query: np.ndarray, model: CentroidsModel, index: SimilarIndex | Non
 
     A text that is a bucket (thank-you, DM sent, non-English...) gets that bucket when the model has it.
     Otherwise the nearest issue centroid (as Enrich assigns); confidence = the similarity-weighted share
-    of the nearest past tickets that are in that issue *and* closer than the index's similarity floor
-    (a text like nothing seen before has no close neighbours: confidence 0). Without an index, the
-    cosine to the centroid rescaled above the model's outlier floor."""
+    of the nearest past tickets that are in that issue *and* closer than the index's similarity floor,
+    times the closeness to the centroid (1 when as close as the issue's typical member, 0 at the
+    clustering's outlier floor). Without an index, the closeness alone."""
     if not np.any(query):
         raise ValueError("the text has nothing to classify")
     if text is not None and model.kinds:
@@ -278,18 +278,21 @@ def classify(query: np.ndarray, model: CentroidsModel, index: SimilarIndex | Non
     best = int(order[0])
     runner = {"issue_id": model.issue_ids[int(order[1])], "label": model.labels[int(order[1])],
               "similarity": round(float(sims[order[1]]), 4)} if len(order) > 1 else None
-    floor = float(getattr(model, "outlier_floor", 0.0) or 0.0)
-    confidence = float(np.clip((sims[best] - floor) / max(1.0 - floor, 1e-6), 0.0, 1.0)) * 2
-    confidence, used = min(confidence, 1.0), 0
+    floor = float(model.outlier_floor or 0.0)
+    # Closeness: 1 when the text is as close to the centroid as the issue's typical member, 0 at the outlier floor.
+    typical = model.cohesion[best] if model.cohesion and best < len(model.cohesion) and model.cohesion[best] > floor else None
+    if typical is not None:
+        closeness = float(np.clip((sims[best] - floor) / (typical - floor), 0.0, 1.0))
+    else:  # a model from before cohesion was stored: neighbour agreement alone (or the cosine without an index)
+        closeness = 1.0 if index is not None and len(index) else float(np.clip(sims[best], 0.0, 1.0))
+    confidence, used = closeness, 0
     if index is not None and len(index):
         rows = top_rows(similarities(index, query), neighbours)
         near = similarities_of(index, query, rows)
         weights = np.maximum(near, 0.0)
         same = np.array([index.issue_ids[int(r)] == model.issue_ids[best] for r in rows], dtype=bool) & (near >= index.similarity_floor)
-        if weights.sum() > 0:
-            confidence, used = float(weights[same].sum() / weights.sum()), len(rows)
-        else:
-            confidence, used = 0.0, len(rows)
+        agreement = float(weights[same].sum() / weights.sum()) if weights.sum() > 0 else 0.0
+        confidence, used = agreement * closeness, len(rows)
     confident = confidence >= min_confidence and float(sims[best]) >= floor
     kind = model.kind_of(best)
     if not confident:

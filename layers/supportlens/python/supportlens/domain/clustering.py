@@ -31,12 +31,18 @@ K_CANDIDATES = 14  # k values tried (geometric grid from 2 to the cap)
 # The size rule: at least sqrt(n / K_FLOOR_DIVISOR) issues (a flat silhouette curve never collapses to 2).
 K_FLOOR_DIVISOR = 8
 K_FLOOR_MAX = 40
-SILHOUETTE_TOLERANCE = 0.005  # among k >= the floor, the smallest k within this of the best score
+# A silhouette below this everywhere means no k separates the tickets much better than another (short,
+# mixed support messages): k is then the size floor. Above it, the best-scoring k at or above the floor.
+SILHOUETTE_STRUCTURE = 0.10
 MERGE_SIMILARITY = 0.9  # two issues whose centroids are this close are one issue
 MAX_ISSUE_SHARE = 0.15  # an issue holding more of the clustered tickets is split in two
 # A ticket less similar to its issue's centroid than this percentile of random pairs of tickets is an
 # outlier: assigned to its nearest issue with a low confidence and counted in `outliers`.
 OUTLIER_PERCENTILE = 95.0
+# A cluster whose best phrases occur in fewer of its messages than this has no common problem: it goes
+# to the "mixed" bucket instead of becoming an issue named after a phrase few of its tickets use.
+MIN_PHRASE_COVERAGE = 0.10
+PHRASE_SAMPLE = 2_000  # texts per issue read to name it
 SILHOUETTE_SAMPLE = 3000
 FULL_KMEANS_MAX = 60_000  # above this, mini-batch k-means
 # Words every support message uses: they make labels like "it's, did, help" instead of "refund, card".
@@ -61,7 +67,7 @@ GENERIC_SUPPORT_WORDS = frozenset({
     "messages", "email", "emails", "call", "called", "calling", "phone", "number", "hello", "hi", "thanks", "thank",
     "please", "sorry", "fix", "fixed", "work", "working", "works", "thing", "things", "stuff", "bad", "worst", "terrible",
     "awful", "horrible", "hate", "love", "fucking", "fuck", "shit", "wtf", "ridiculous", "seriously", "really", "ever",
-    "twitter", "tweet", "tweets", "follow", "followed", "info", "information", "details", "question", "questions",
+    "twitter", "tweet", "tweets", "follow", "followed", "information", "details", "question", "questions",
     "anyone", "someone", "something", "anything", "everything", "nothing", "trying", "happened", "happen", "keep",
     "keeps", "having", "getting", "come", "came", "went", "gone", "give", "gave", "take", "took", "sent", "send",
 })
@@ -126,12 +132,15 @@ def k_floor(n: int) -> int:
 
 
 def choose_k(vectors: np.ndarray, k_range: "range | list[int]", sample: int = SILHOUETTE_SAMPLE, seed: int = 0,
-             floor: int = 2) -> tuple[int, dict[int, float]]:
-    """The cosine silhouette on a sample picks k among the grid values >= `floor`: the smallest k whose
-    score is within SILHOUETTE_TOLERANCE of the best (a flat curve gives the floor, never k = 2)."""
+             floor: int = 2, rows: np.ndarray | None = None) -> tuple[int, dict[int, float]]:
+    """The cosine silhouette on a sample picks k among the grid values >= `floor`: the best-scoring one
+    when the curve shows structure (best score >= SILHOUETTE_STRUCTURE), else the floor itself (a flat
+    curve's maximum is noise; it used to give k = 2).
+    `rows`: cluster only these rows of `vectors` (no copy of the whole window)."""
     rng = np.random.default_rng(seed)
-    idx = rng.choice(len(vectors), size=min(sample, len(vectors)), replace=False)
-    subset = vectors[idx]
+    n = len(vectors) if rows is None else len(rows)
+    idx = np.sort(rng.choice(n, size=min(sample, n), replace=False))
+    subset = _take(vectors, rows, idx)
     scores: dict[int, float] = {}
     for k in k_range:
         if k >= len(subset):
@@ -141,10 +150,9 @@ def choose_k(vectors: np.ndarray, k_range: "range | list[int]", sample: int = SI
             continue
         scores[k] = float(silhouette_score(subset, labels, metric="cosine", random_state=seed))
     eligible = {k: v for k, v in scores.items() if k >= floor} or scores
-    if not eligible:
-        return max(1, min(floor, len(vectors))), scores
-    best = max(eligible.values())
-    return min(k for k, v in eligible.items() if v >= best - SILHOUETTE_TOLERANCE), scores
+    if not eligible or max(scores.values()) < SILHOUETTE_STRUCTURE:
+        return max(1, min(floor, n)), scores
+    return max(eligible, key=eligible.get), scores
 
 
 # ---------------------------------------------------------------- what is not an issue: buckets
@@ -157,20 +165,21 @@ BUCKET_LABELS = {
     "chatter": "chatter: one-word replies and small talk",
     "promotion": "promotions and celebrations",
     "rant": "rants without a stated problem",
+    "mixed": "mixed messages with no common problem",
 }
 LANGUAGE_NAMES = {"es": "Spanish", "fr": "French", "de": "German", "pt": "Portuguese", "it": "Italian", "nl": "Dutch",
                   "ja": "Japanese", "zh": "Chinese", "ko": "Korean", "ar": "Arabic", "ru": "Russian", "other": "other languages"}
 _LANG_WORDS = {
-    "es": {"el", "la", "los", "las", "que", "por", "para", "con", "una", "del", "pero", "mi", "muy", "gracias", "hola", "es",
-           "está", "esta", "tengo", "hace", "como", "cuando", "desde", "ya", "nos", "su", "al", "lo", "y", "sin", "pedido"},
-    "fr": {"le", "les", "des", "est", "une", "pour", "pas", "je", "vous", "avec", "mon", "merci", "bonjour", "et", "sur",
-           "dans", "qui", "mais", "ça", "au", "ai", "ne"},
-    "de": {"der", "die", "das", "und", "ist", "nicht", "ich", "mit", "für", "danke", "ein", "eine", "auf", "bitte", "sie",
-           "mein", "wir", "hallo", "noch", "auch", "den", "dem", "info"},
+    "es": {"el", "la", "los", "las", "que", "por", "para", "una", "del", "pero", "muy", "gracias", "hola",
+           "está", "esta", "tengo", "hace", "como", "cuando", "desde", "ya", "nos", "sin", "pedido"},
+    "fr": {"le", "les", "des", "est", "une", "pour", "pas", "je", "vous", "avec", "mon", "merci", "bonjour", "sur",
+           "dans", "qui", "mais", "ça"},
+    "de": {"der", "das", "und", "ist", "nicht", "ich", "mit", "für", "danke", "ein", "eine", "auf", "bitte", "sie",
+           "mein", "wir", "hallo", "noch", "auch", "dem"},
     "pt": {"não", "uma", "com", "para", "obrigado", "obrigada", "você", "meu", "está", "isso", "pelo", "pela", "foi",
-           "muito", "olá", "e", "o", "os", "do", "da"},
-    "it": {"il", "che", "non", "sono", "per", "una", "grazie", "ciao", "della", "questo", "ho", "gli", "anche"},
-    "nl": {"het", "een", "niet", "ik", "van", "en", "dat", "voor", "met", "dank", "bedankt", "hoi", "mijn", "wel"},
+           "muito", "olá"},
+    "it": {"il", "che", "non", "sono", "una", "grazie", "ciao", "della", "questo", "gli", "anche"},
+    "nl": {"het", "een", "niet", "ik", "dat", "voor", "met", "dank", "bedankt", "hoi", "mijn"},
 }
 
 
@@ -191,9 +200,10 @@ def guess_language(text: str) -> str:
         if share(0x0400, 0x04FF) > 0.3:
             return "ru"
     words = re.findall(r"[^\W\d_]+", text.lower())
-    scores = {lang: sum(w in vocab for w in words) for lang, vocab in _LANG_WORDS.items()}
+    scores = {lang: len(set(words) & vocab) for lang, vocab in _LANG_WORDS.items()}
     lang, best = max(scores.items(), key=lambda kv: kv[1])
-    return lang if best >= 1 else "other"
+    # Two different common words of one language (one for very short messages like "danke für die Info").
+    return lang if best >= 2 or (best == 1 and len(words) <= 4) else "other"
 
 
 _THREAD_MARK = re.compile(r"\(\s*\d+\s*/\s*\d+\s*\)|\b\d+/\d+\b")
@@ -206,10 +216,15 @@ _PROMOTION = re.compile(r"\b(happy\s+(halloween|thanksgiving|birthday|holidays?|
                         r"|giveaway|contest|sweepstakes?|win\s+a|promo(tion)?s?|congrat\w*|celebrat\w*|black\s+friday|cyber\s+monday|boo-?ritos?|trick\s+or\s+treat"
                         r"|spooky|pumpkin|mince\s*pie\w*|#\w*(halloween|boorito)\w*)\b")
 _PROBLEM = re.compile(r"\b(not|no|never|but|still|issue|issues|problem|problems|can'?t|cannot|won'?t|didn'?t|doesn'?t|isn'?t|wasn'?t|wrong|broken|error|errors"
-                      r"|refund|charged|charge|cancel\w*|late|delay\w*|lost|missing|stuck|crash\w*|fail\w*|waiting|why|when|where|nothing|worst)\b|\?")
+                      r"|refund|charged|charge|cancel\w*|late|delay\w*|lost|missing|stuck|crash\w*|fail\w*|waiting|why|when|where|nothing|worst"
+                      r"|lack|terrible|hate|sarcasm|hung|canned|awful|horrible|useless|rude|fix|dinosaur|promise|hold|sorry"
+                      r"|lied|losing|lose|leaving|left|forgot|miss|missed|wasting|waste|sucks|bummer|standard|\w*sucks)\b|\?")
 # Words that name a real problem even in a message about a promotion or a DM.
 _STRONG_PROBLEM = re.compile(r"\b(refund\w*|charged|charges?|overcharged|cancel\w*|late|delay\w*|lost|missing|broken|damaged|error\w*|crash\w*"
                              r"|fail\w*|deliver\w*|package|order(ed)?|account|password|login|log\s+in|closed|outage|down|waiting|wait|hold|never)\b")
+# A message asking for something is a request even when it ends with "thanks".
+_REQUEST = re.compile(r"\b(please|pls|plz|need|needs|can\s+you|could\s+you|would\s+you|would\s+like|request\w*|access|approve\w*"
+                      r"|create|install|set\s*up|add|remove|change|update|reset|unable|cannot|issue)\b")
 _RANT = {"worst", "sucks", "suck", "hate", "terrible", "awful", "horrible", "ridiculous", "pathetic", "useless", "disgusting", "wtf",
          "fuck", "fucking", "shit", "crap", "joke", "garbage", "trash", "disgrace", "disgraceful", "unacceptable", "ever", "omg", "seriously"}
 
@@ -231,7 +246,12 @@ def bucket_of(text: str, language: str = "", brands: frozenset[str] = frozenset(
     if len(words) <= 1:
         return "chatter"
     problem = bool(_PROBLEM.search(low))
-    if len(words) <= 20 and _GRATITUDE.search(low) and not problem:
+    content_words = [w for w in words if w not in _STOP_SET and w not in GENERIC_SUPPORT_WORDS and not _GRATITUDE.fullmatch(w)]
+    thanks = _GRATITUDE.search(low)
+    # Thanks as the message (not an e-mail sign-off after a request): no problem, no request, and short
+    # or opening with the thanks.
+    if (thanks and len(words) <= 20 and not problem and (not _REQUEST.search(low) or not content_words)
+            and (len(content_words) <= 6 or len(re.findall(r"[a-z][a-z']*", low[: thanks.start()])) < 5)):
         return "gratitude"
     strong = bool(_STRONG_PROBLEM.search(low))
     content = [w for w in words if w not in _STOP_SET and w not in _RANT and w not in brands and w not in GENERIC_SUPPORT_WORDS]
@@ -329,6 +349,19 @@ def key_phrases(texts: list[str], labels: np.ndarray, k: int, top: int = 5, bran
     return phrases
 
 
+def phrase_coverage(texts: list[str], labels: np.ndarray, phrases: list[list[str]], top: int = 3) -> np.ndarray:
+    """Per cluster: the share of its messages that contain one of its `top` phrases (1.0 without phrases:
+    too little text to judge)."""
+    out = np.ones(len(phrases))
+    for c, chosen in enumerate(phrases):
+        members = np.flatnonzero(labels == c)
+        if not len(members) or not chosen:
+            continue
+        pattern = re.compile(r"\b(?:" + "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in chosen[:top]) + r")\b")
+        out[c] = sum(bool(pattern.search(texts[i].lower())) for i in members) / len(members)
+    return out
+
+
 def issue_name(phrases: list[str]) -> str:
     """A 2-4-word name: the best phrase, joined by the next one when it is a single word."""
     if not phrases:
@@ -388,19 +421,58 @@ def _kmeans(vectors: np.ndarray, k: int, seed: int, init: np.ndarray | None = No
                            init="k-means++" if init is None else init).fit(vectors)
 
 
-def _centroids(vectors: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+FIT_SAMPLE = 200_000  # above this many rows, mini-batch k-means is fitted on a sample and predicts the rest
+_BLOCK = 65_536  # rows per block when a computation runs over the whole window
+
+
+def _take(vectors: np.ndarray, rows: np.ndarray | None, idx: "np.ndarray | slice | None" = None) -> np.ndarray:
+    """vectors[rows][idx] without materialising vectors[rows] (1M x 256 float32 is 1 GB)."""
+    if rows is None:
+        return vectors if idx is None else vectors[idx]
+    return vectors[rows] if idx is None else vectors[rows[idx]]
+
+
+def _blocks(n: int):
+    for start in range(0, n, _BLOCK):
+        yield slice(start, min(n, start + _BLOCK))
+
+
+def _centroids(vectors: np.ndarray, labels: np.ndarray, k: int, rows: np.ndarray | None = None) -> np.ndarray:
+    from scipy import sparse
+
     sums = np.zeros((k, vectors.shape[1]), dtype=np.float64)
-    np.add.at(sums, labels, vectors)
+    for block in _blocks(len(labels)):
+        x = _take(vectors, rows, block)
+        onehot = sparse.csr_matrix((np.ones(len(x), dtype=np.float32), (labels[block], np.arange(len(x)))), shape=(k, len(x)))
+        sums += onehot @ x
     return _unit(sums)
 
 
+def _fit_labels(vectors: np.ndarray, rows: np.ndarray | None, k: int, seed: int,
+                members: np.ndarray | None = None) -> np.ndarray:
+    """k-means labels of the chosen rows (all, or `members` of them): exact up to FULL_KMEANS_MAX rows,
+    mini-batch on a FIT_SAMPLE sample above it, then every row gets its nearest centre block by block."""
+    sel = rows if members is None else (members if rows is None else rows[members])
+    n = len(vectors) if sel is None else len(sel)
+    if n <= FULL_KMEANS_MAX:
+        return _kmeans(_take(vectors, sel), k, seed).labels_
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(n, size=min(n, FIT_SAMPLE), replace=False))
+    centres = _kmeans(_take(vectors, sel, sample), k, seed).cluster_centers_.astype(np.float32)
+    half_norms = 0.5 * (centres * centres).sum(axis=1)
+    labels = np.empty(n, dtype=np.int64)
+    for block in _blocks(n):
+        labels[block] = (_take(vectors, sel, block) @ centres.T - half_norms).argmax(axis=1)
+    return labels
+
+
 def merge_and_split(vectors: np.ndarray, labels: np.ndarray, seed: int = 0, merge_similarity: float = MERGE_SIMILARITY,
-                    max_share: float = MAX_ISSUE_SHARE) -> np.ndarray:
+                    max_share: float = MAX_ISSUE_SHARE, rows: np.ndarray | None = None) -> np.ndarray:
     """Near-duplicate issues (centroids >= merge_similarity) become one; an issue holding more than
     max_share of the tickets is split in two (bisecting k-means), at most a few times."""
     labels = np.unique(labels, return_inverse=True)[1]
     k = int(labels.max()) + 1
-    centroids = _centroids(vectors, labels, k)
+    centroids = _centroids(vectors, labels, k, rows)
     sims = centroids @ centroids.T
     np.fill_diagonal(sims, -1)
     parent = list(range(k))
@@ -419,31 +491,33 @@ def merge_and_split(vectors: np.ndarray, labels: np.ndarray, seed: int = 0, merg
         if sizes[big] <= max_share * len(labels) or sizes[big] < 2 * MIN_PER_ISSUE:
             break
         members = np.flatnonzero(labels == big)
-        halves = _kmeans(vectors[members], 2, seed).labels_
+        halves = _fit_labels(vectors, rows, 2, seed, members=members)
         if halves.min() == halves.max():
             break
         labels[members[halves == 1]] = int(labels.max()) + 1
     return labels
 
 
-def fit_clusters(vectors: np.ndarray, k: int | None = None, k_max: int = K_MAX, seed: int = 0
-                 ) -> tuple[np.ndarray, np.ndarray, int, dict[int, float]]:
-    """(labels, unit centroids, k, silhouette by k). Unless k is given: the silhouette chooses among
-    k >= k_floor(n) (the size rule), then near-duplicates are merged and oversized issues split."""
+def fit_clusters(vectors: np.ndarray, k: int | None = None, k_max: int = K_MAX, seed: int = 0,
+                 rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int, dict[int, float]]:
+    """(labels, unit centroids, k, silhouette by k) of `vectors` (or of its `rows`). Unless k is given: the
+    silhouette chooses among k >= k_floor(n) (the size rule), then near-duplicates are merged and
+    oversized issues split."""
     scores: dict[int, float] = {}
-    n = len(vectors)
+    n = len(vectors) if rows is None else len(rows)
     if n < 2:
-        return np.zeros(n, dtype=np.int64), _unit(vectors[:1].copy()) if n else np.zeros((0, vectors.shape[1]), np.float32), n, scores
+        first = _take(vectors, rows, slice(0, 1)).copy()
+        return np.zeros(n, dtype=np.int64), _unit(first) if n else np.zeros((0, vectors.shape[1]), np.float32), n, scores
     if k is None:
         k_hi = max(2, min(k_max, n // MIN_PER_ISSUE))
         floor = min(k_floor(n), k_hi)
-        k, scores = choose_k(vectors, candidate_ks(k_hi), seed=seed, floor=floor)
-        labels = merge_and_split(vectors, _kmeans(vectors, k, seed).labels_, seed)
+        k, scores = choose_k(vectors, candidate_ks(k_hi), seed=seed, floor=floor, rows=rows)
+        labels = merge_and_split(vectors, _fit_labels(vectors, rows, k, seed), seed, rows=rows)
     else:
-        labels = _kmeans(vectors, min(k, n), seed).labels_
+        labels = _fit_labels(vectors, rows, min(k, n), seed)
     labels = np.unique(labels, return_inverse=True)[1]
     k = int(labels.max()) + 1
-    return labels, _centroids(vectors, labels, k), k, scores
+    return labels, _centroids(vectors, labels, k, rows), k, scores
 
 
 @dataclass
@@ -494,18 +568,31 @@ def cluster_corpus(corpus: Corpus, previous: CentroidsModel | None, version: str
     rest = np.array([i for i, b in enumerate(names) if b is None], dtype=np.int64)
     if len(rest) < 2 * MIN_PER_ISSUE and len(rest) < n:  # too little left to find issues in: keep everything
         names, rest = [None] * n, np.arange(n)
-    sub_labels, centroids, k_found, scores = fit_clusters(vectors[rest], k=k, k_max=k_max, seed=seed)
+    sub_labels, centroids, k_found, scores = fit_clusters(vectors, k=k, k_max=k_max, seed=seed, rows=rest)
     brands = brand_words(corpus.companies)
-    phrases = key_phrases([corpus.texts[i] for i in rest], sub_labels, k_found, brands=brands)
+    # Names from at most PHRASE_SAMPLE texts per issue: bounded memory and time at a million tickets.
+    rng = np.random.default_rng(seed)
+    named = np.sort(np.concatenate([m if len(m) <= PHRASE_SAMPLE else rng.choice(m, PHRASE_SAMPLE, replace=False)
+                                    for m in (np.flatnonzero(sub_labels == c) for c in range(k_found))] or [np.zeros(0, np.int64)]))
+    named_texts = [corpus.texts[int(rest[j])] for j in named]
+    phrases = key_phrases(named_texts, sub_labels[named], k_found, brands=brands)
     labels_txt = [issue_name(p) or f"issue {c + 1}" for c, p in enumerate(phrases)]
+    if use_buckets and k_found > 1:
+        coverage = phrase_coverage(named_texts, sub_labels[named], phrases)
+        for c in np.flatnonzero(coverage < MIN_PHRASE_COVERAGE):
+            for i in rest[sub_labels == c]:
+                names[int(i)] = "mixed"
     ids, is_new = match_ids(centroids.astype(np.float32), previous, labels_txt)
     reference = baseline if baseline is not None else previous
     if baseline is not None:
         known = set(baseline.issue_ids)
         is_new = [i not in known for i in ids]
-    sims_own = np.einsum("ij,ij->i", vectors[rest], centroids[sub_labels]) if len(rest) else np.zeros(0)
-    from .assist import background_similarity
-    floor = background_similarity(vectors[rest], OUTLIER_PERCENTILE, seed=seed) if len(rest) > 1 else 0.0
+    sims_own = np.zeros(len(rest), dtype=np.float32)
+    for block in _blocks(len(rest)):
+        sims_own[block] = np.einsum("ij,ij->i", _take(vectors, rest, block), centroids[sub_labels[block]])
+    from .assist import FLOOR_PAIRS, background_similarity
+    pick = np.sort(np.random.default_rng(seed).choice(len(rest), size=min(len(rest), FLOOR_PAIRS), replace=False))
+    floor = background_similarity(_take(vectors, rest, pick), OUTLIER_PERCENTILE, seed=seed) if len(rest) > 1 else 0.0
     outlier = np.zeros(n, dtype=bool)
     outlier[rest] = sims_own < floor
     latest_day = date.fromisoformat(max(corpus.days))
@@ -513,6 +600,7 @@ def cluster_corpus(corpus: Corpus, previous: CentroidsModel | None, version: str
     groups: list[tuple[str, str, str | None, list[str], np.ndarray, np.ndarray, bool]] = []
     for c in range(k_found):
         members = rest[sub_labels == c]
+        members = members[[names[int(i)] is None for i in members]] if len(members) else members
         groups.append((ids[c], labels_txt[c], None, phrases[c], members, centroids[c], is_new[c]))
     bucket_members: dict[str, list[int]] = {}
     for i, b in enumerate(names):
@@ -544,13 +632,15 @@ def cluster_corpus(corpus: Corpus, previous: CentroidsModel | None, version: str
             top_companies=[{"company": name, "count": count} for name, count in companies],
             daily_counts=dict(sorted(daily.items())), growth=growth, emerging=emerging,
             emerging_reason=reason, is_new=new if bucket is None else False, centroid=centroid,
-            kind="bucket" if bucket else "issue", bucket=bucket, outliers=int(outlier[members].sum()),
+            kind="bucket" if bucket else "issue", bucket=bucket, outliers=int(outlier[members].sum()) if bucket is None else 0,
             confidence=round(float(np.mean(sims)), 4),
         ))
     issues.sort(key=lambda i: (i.kind != "issue", -i.size))
     model = CentroidsModel(version, [i.issue_id for i in issues], [i.label for i in issues],
                            np.vstack([i.centroid for i in issues]).astype(np.float32),
-                           kinds=[i.kind for i in issues], outlier_floor=float(floor))
+                           kinds=[i.kind for i in issues], outlier_floor=float(floor),
+                           cohesion=[float(i.confidence) for i in issues])
+    outlier[[i for i, b in enumerate(names) if b is not None]] = False  # buckets are not judged by distance
     return Clustering(issues, model, scores, assigned, outlier, sum(i.kind == "issue" for i in issues),
                       {b: len(m) for b, m in bucket_members.items()}, float(floor))
 

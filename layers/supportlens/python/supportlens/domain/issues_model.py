@@ -25,6 +25,8 @@ class CentroidsModel:
     kinds: list[str] | None = None
     # Cosine below which a ticket fits no issue well (the clustering's outlier floor; 0 = unknown).
     outlier_floor: float = 0.0
+    # Mean cosine of each issue's members to its centroid (how close a typical member is; None: unknown).
+    cohesion: list[float] | None = None
 
     def kind_of(self, i: int) -> str:
         return self.kinds[i] if self.kinds and i < len(self.kinds) else "issue"
@@ -50,6 +52,7 @@ class CentroidsModel:
             embedding_id=np.array(self.embedding_id),
             kinds=np.array(self.kinds if self.kinds else ["issue"] * len(self.issue_ids)),
             outlier_floor=np.array(self.outlier_floor, dtype=np.float32),
+            cohesion=np.array(self.cohesion if self.cohesion else [0.0] * len(self.issue_ids), dtype=np.float32),
         )
         return buf.getvalue()
 
@@ -64,4 +67,5 @@ class CentroidsModel:
                 embedding_id=str(arrays["embedding_id"]) if "embedding_id" in arrays.files else LEGACY_EMBEDDING_ID,
                 kinds=[str(x) for x in arrays["kinds"]] if "kinds" in arrays.files else None,
                 outlier_floor=float(arrays["outlier_floor"]) if "outlier_floor" in arrays.files else 0.0,
+                cohesion=[float(x) for x in arrays["cohesion"]] if "cohesion" in arrays.files else None,
             )
