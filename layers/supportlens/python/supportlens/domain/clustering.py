@@ -34,6 +34,9 @@ K_FLOOR_MAX = 40
 # A silhouette below this everywhere means no k separates the tickets much better than another (short,
 # mixed support messages): k is then the size floor. Above it, the best-scoring k at or above the floor.
 SILHOUETTE_STRUCTURE = 0.10
+# Scores this close to the best are a tie (the silhouette of a 3,000-vector sample is noisy): the smallest
+# tied k wins, so more issues must earn their place.
+SILHOUETTE_TIE = 0.03  # relative to the best score (at least 0.005)
 MERGE_SIMILARITY = 0.9  # two issues whose centroids are this close are one issue
 MAX_ISSUE_SHARE = 0.15  # an issue holding more of the clustered tickets is split in two
 # A ticket less similar to its issue's centroid than this percentile of random pairs of tickets is an
@@ -134,7 +137,8 @@ def k_floor(n: int) -> int:
 def choose_k(vectors: np.ndarray, k_range: "range | list[int]", sample: int = SILHOUETTE_SAMPLE, seed: int = 0,
              floor: int = 2, rows: np.ndarray | None = None) -> tuple[int, dict[int, float]]:
     """The cosine silhouette on a sample picks k among the grid values >= `floor`: the best-scoring one
-    when the curve shows structure (best score >= SILHOUETTE_STRUCTURE), else the floor itself (a flat
+    (or the smallest k tied with it, SILHOUETTE_TIE) when the curve shows structure (best score >=
+    SILHOUETTE_STRUCTURE), else the floor itself (a flat
     curve's maximum is noise; it used to give k = 2).
     `rows`: cluster only these rows of `vectors` (no copy of the whole window)."""
     rng = np.random.default_rng(seed)
@@ -152,7 +156,8 @@ def choose_k(vectors: np.ndarray, k_range: "range | list[int]", sample: int = SI
     eligible = {k: v for k, v in scores.items() if k >= floor} or scores
     if not eligible or max(scores.values()) < SILHOUETTE_STRUCTURE:
         return max(1, min(floor, n)), scores
-    return max(eligible, key=eligible.get), scores
+    best = max(eligible.values())
+    return min(k for k, v in eligible.items() if v >= best - max(0.005, SILHOUETTE_TIE * best)), scores
 
 
 # ---------------------------------------------------------------- what is not an issue: buckets
