@@ -141,11 +141,13 @@ def run_clustering(settings: Settings, window_days: int | None = None, now: date
                                                             "tickets": len(corpus.ticket_ids),
                                                             "embedding_id": embedding_id,
                                                             "baseline_key": baseline_key,
-                                                            "issues": clustering.k, "buckets": clustering.buckets,
+                                                            "root_causes": clustering.k, "buckets": clustering.buckets,
                                                             "outlier_share": round(clustering.outlier_share, 4)}).encode(),
           "application/json")
     result = {
-        "status": "clustered", "version": version, "tickets": len(corpus.ticket_ids), "issues": clustering.k,
+        # issues: Issues items written (root causes and buckets); root_causes: kind "issue" only.
+        "status": "clustered", "version": version, "tickets": len(corpus.ticket_ids), "issues": len(issues),
+        "root_causes": clustering.k,
         "buckets": clustering.buckets, "outlier_share": round(clustering.outlier_share, 4),
         "clustered": clustering.clustered,
         "emerging": sum(i.emerging for i in issues), "silhouette_by_k": {str(k): round(v, 4) for k, v in scores.items()},
