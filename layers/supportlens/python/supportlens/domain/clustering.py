@@ -575,18 +575,40 @@ def cluster_corpus(corpus: Corpus, previous: CentroidsModel | None, version: str
         names, rest = [None] * n, np.arange(n)
     sub_labels, centroids, k_found, scores = fit_clusters(vectors, k=k, k_max=k_max, seed=seed, rows=rest)
     brands = brand_words(corpus.companies)
-    # Names from at most PHRASE_SAMPLE texts per issue: bounded memory and time at a million tickets.
     rng = np.random.default_rng(seed)
-    named = np.sort(np.concatenate([m if len(m) <= PHRASE_SAMPLE else rng.choice(m, PHRASE_SAMPLE, replace=False)
-                                    for m in (np.flatnonzero(sub_labels == c) for c in range(k_found))] or [np.zeros(0, np.int64)]))
-    named_texts = [corpus.texts[int(rest[j])] for j in named]
-    phrases = key_phrases(named_texts, sub_labels[named], k_found, brands=brands)
-    labels_txt = [issue_name(p) or f"issue {c + 1}" for c, p in enumerate(phrases)]
+
+    def name_clusters(count: int) -> tuple[list[list[str]], np.ndarray, list[str], np.ndarray]:
+        # Names from at most PHRASE_SAMPLE texts per issue: bounded memory and time at a million tickets.
+        named = np.sort(np.concatenate([m if len(m) <= PHRASE_SAMPLE else rng.choice(m, PHRASE_SAMPLE, replace=False)
+                                        for m in (np.flatnonzero(sub_labels == c) for c in range(count))] or [np.zeros(0, np.int64)]))
+        named_texts = [corpus.texts[int(rest[j])] for j in named]
+        found = key_phrases(named_texts, sub_labels[named], count, brands=brands)
+        return found, named, named_texts, np.array([issue_name(p) or f"issue {c + 1}" for c, p in enumerate(found)], dtype=object)
+
+    phrases, named, named_texts, labels_arr = name_clusters(k_found)
     if use_buckets and k_found > 1:
         coverage = phrase_coverage(named_texts, sub_labels[named], phrases)
         for c in np.flatnonzero(coverage < MIN_PHRASE_COVERAGE):
             for i in rest[sub_labels == c]:
                 names[int(i)] = "mixed"
+        # The "mixed" tickets left: no issue may now hold more than MAX_ISSUE_SHARE of the clustered ones.
+        keep = np.array([names[int(i)] is None for i in rest], dtype=bool)
+        split = False
+        for _ in range(5):
+            sizes = np.bincount(sub_labels[keep], minlength=k_found)
+            big = int(sizes.argmax())
+            if sizes[big] <= MAX_ISSUE_SHARE * keep.sum() or sizes[big] < 2 * MIN_PER_ISSUE:
+                break
+            members = np.flatnonzero((sub_labels == big) & keep)
+            halves = _fit_labels(vectors, rest, 2, seed, members=members)
+            if halves.min() == halves.max():
+                break
+            sub_labels[members[halves == 1]] = k_found
+            k_found, split = k_found + 1, True
+        if split:
+            centroids = _centroids(vectors, sub_labels, k_found, rest)
+            phrases, named, named_texts, labels_arr = name_clusters(k_found)
+    labels_txt = [str(x) for x in labels_arr]
     ids, is_new = match_ids(centroids.astype(np.float32), previous, labels_txt)
     reference = baseline if baseline is not None else previous
     if baseline is not None:
