@@ -54,7 +54,11 @@ def cmd_classify(args: argparse.Namespace) -> int:
         _print_json(answer)
         return 0
     r = answer["result"]
-    print(f"{r['issue_id']}  {r['label']}")
+    if r.get("confident", True):
+        print(f"{r['issue_id']}  {r['label']}" + (f"  ({r['kind']})" if r.get("kind") == "bucket" else ""))
+    else:
+        nearest = r.get("nearest") or {}
+        print(f"{r['label']} (below {r.get('threshold', 0.5):.2f}); nearest {nearest.get('issue_id')}  {nearest.get('label')}")
     print(f"  similarity {r['similarity']:.2f}, confidence {r['confidence']:.2f} "
           f"({r['neighbours']} nearest past tickets), model {answer['model_version']}")
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import re
 import os
 import uuid
 from pathlib import Path
@@ -110,12 +111,30 @@ def test_cluster_writes_complete_issue_items_and_publishes_both_models(stack, cl
 
     assert clustered["tickets"] == 1068  # the sample's customer tweets; company replies are not issues
     issues = clustered["items"]
-    assert len(issues) == clustered["issues"] >= 2
+    # Root-cause issues plus the named buckets (gratitude, chatter, non-English ...), every ticket in one of them.
+    assert len(issues) == clustered["issues"] == clustered["root_causes"] + len(clustered["buckets"])
+    # 1,068 tweets: the size floor is round(sqrt(clustered / 8)) = 10, less clusters moved to "mixed"
+    assert 8 <= clustered["root_causes"] <= 60
     assert sum(int(i["size"]) for i in issues) == clustered["tickets"]
+    kinds = {i["issue_id"]: i["kind"] for i in issues}
+    assert {k for k in kinds.values()} == {"issue", "bucket"}
+    assert {i["bucket"] for i in issues if i["kind"] == "bucket"} == set(clustered["buckets"])
+    assert {"gratitude", "chatter"} <= set(clustered["buckets"]) and any(b.startswith("language:") for b in clustered["buckets"])
+    real = [i for i in issues if i["kind"] == "issue"]
+    assert sum(int(i["size"]) for i in real) == clustered["clustered"]
+    assert max(int(i["size"]) for i in real) <= 0.15 * clustered["clustered"] + 1  # no catch-all issue
+    assert 0 <= clustered["outlier_share"] < 0.5
+    assert sum(int(i["outliers"]) for i in real) == round(clustered["outlier_share"] * clustered["clustered"])
     customer_ids = {t["ticket_id"] for t in dynamo.scan_all(stack.outputs["TicketsTableName"]) if t.get("role") == "customer"}
     for issue in issues:
         size = int(issue["size"])
-        assert issue["issue_id"].startswith("issue-") and issue["label"] and issue["status"] == "active"
+        assert issue["label"] and issue["status"] == "active" and 0 <= int(issue["outliers"]) <= size
+        if issue["kind"] == "bucket":  # buckets: a fixed id and name, never emerging
+            assert issue["issue_id"].startswith("bucket-") and issue["bucket"] and not issue["emerging"]
+            assert issue["top_phrases"] == [] and sum(int(v) for v in issue["daily_counts"].values()) == size
+            continue
+        assert issue["issue_id"].startswith("issue-") and issue["bucket"] is None
+        assert 1 <= len(issue["label"].replace(",", " ").split()) <= 4  # a short phrase, not a word list
         assert 1 <= len(issue["top_phrases"]) <= 5 and all(isinstance(p, str) and p for p in issue["top_phrases"])
         assert issue["label"].split(", ")[0] == issue["top_phrases"][0]
         assert 1 <= len(issue["examples"]) <= 3 and {e["ticket_id"] for e in issue["examples"]} <= customer_ids
@@ -180,6 +199,29 @@ def test_assist_handler_classifies_finds_similar_and_recommends(stack, handler, 
     reply_item = dynamo.get(stack.outputs["TicketsTableName"], {"ticket_id": rec["reply_ticket_id"]})
     assert reply_item["role"] == "company" and reply_item["in_reply_to"] == rec["source_ticket_id"]
     assert rec["company"] == reply_item["company"] and rec["rewritten"] is False  # no Gemini configured
+
+    # Safe to paste: the company's own replies first, no other brand, no person, no thread markers or initials.
+    from supportlens.domain.assist import other_brands
+    from supportlens.domain.clustering import brand_words
+
+    for text, company in (("the app keeps crashing since the update", "AppleSupport"),
+                          ("my bag was lost on my flight", "British_Airways"), ("my order never arrived", None)):
+        rec = assist({"operation": "recommend", "text": text, **({"company": company} if company else {})}, ctx)["result"]
+        if rec["reply"] is None:
+            assert "nothing similar enough was resolved" in rec["reason"]
+            continue
+        others = brand_words(sorted({t["company"] for t in dynamo.scan_all(stack.outputs["TicketsTableName"]) if t.get("company")}))
+        others -= brand_words([company]) if company else frozenset()
+        words = set(re.findall(r"[a-z0-9]+", rec["reply"].lower()))
+        assert not words & others, (text, rec["reply"])
+        assert not re.search(r"\(\d/\d\)|\^[A-Z]{1,3}\b|\s-[A-Z]{1,3}$|https?:", rec["reply"])
+        if company:
+            assert rec["same_company"] is (rec["company"].lower() == company.lower())
+    odd = assist({"operation": "classify", "text": "photosynthesis converts sunlight into chemical energy in chloroplasts"}, ctx)["result"]
+    assert odd["confident"] is False and odd["issue_id"] is None and odd["label"] == "no confident match"
+    assert odd["nearest"]["issue_id"] in issue_ids
+    thanks = assist({"operation": "classify", "text": "thank you so much, you are awesome!"}, ctx)["result"]
+    assert thanks["kind"] == "bucket" and thanks["issue_id"] == "bucket-gratitude"
 
     only = assist({"operation": "similar", "text": "my phone bill is wrong", "k": 3, "company": "sprintcare"}, ctx)
     assert {m["company"] for m in only["result"]["matches"]} == {"sprintcare"}

@@ -26,6 +26,7 @@ class Dataset:
     texts: list[str]
     labels: list[str]
     path: str = ""
+    companies: list[str] | None = None  # optional `company` column (clusters: top companies per issue)
 
 
 @dataclass
@@ -44,11 +45,14 @@ def read_labelled_csv(path: str | Path, text_column: str = "text", label_column:
         columns = {(c or "").strip().lower(): c for c in reader.fieldnames or []}
         if text_column not in columns or label_column not in columns:
             raise EvaluationError(f"{path}: needs columns {text_column!r} and {label_column!r} (found {list(columns)})")
-        rows = [(r[columns[text_column]] or "", (r[columns[label_column]] or "").strip()) for r in reader]
-    rows = [(t, label) for t, label in rows if label]
+        company = columns.get("company")
+        rows = [(r[columns[text_column]] or "", (r[columns[label_column]] or "").strip(),
+                 (r[company] or "").strip() if company else "") for r in reader]
+    rows = [row for row in rows if row[1]]
     if not rows:
         raise EvaluationError(f"{path}: no labelled rows")
-    return Dataset([t for t, _ in rows], [label for _, label in rows], str(path))
+    return Dataset([t for t, _, _ in rows], [label for _, label, _ in rows], str(path),
+                   [c or "unknown" for _, _, c in rows] if company else None)
 
 
 # ------------------------------------------------------------------ metrics (numpy only)
@@ -215,13 +219,38 @@ def clustering_metrics(y_true: list[str], y_pred: list[int]) -> dict[str, float]
 
 
 def evaluate_clusters(data: Dataset, options: EvalOptions) -> dict[str, Any]:
-    """Cluster the texts as ClusterFunction does (k by silhouette unless --k) and compare with the labels."""
-    from .domain import clustering, scoring
+    """Cluster the texts as ClusterFunction does (buckets apart, k by the silhouette above the size
+    rule unless --k) and compare every ticket's issue or bucket with the labels.
 
-    vectors = production_vectors(data.texts)
-    labels, _, k, _ = clustering.fit_clusters(vectors, k=options.k)
-    return {"task": "clusters", "embedding": scoring.EMBEDDING_ID, "n": len(data.texts), "k": int(k),
-            "true_k": len(set(data.labels)), **clustering_metrics(data.labels, [int(x) for x in labels])}
+    Also returns what a person needs to judge the issues: `issues` [{label, size, top_companies,
+    examples}], `buckets` {name: size}, `outlier_share` (clustered tickets that fit no issue well,
+    assigned to their nearest issue with a low confidence)."""
+    from .domain import clustering, scoring
+    from .domain import text as textlib
+
+    cleaned = [textlib.mask_pii(textlib.clean_text(t))[0] for t in data.texts]
+    vectors = scoring.embed(cleaned)
+    n = len(cleaned)
+    corpus = clustering.Corpus(
+        ticket_ids=[f"row-{i}" for i in range(n)], texts=cleaned, companies=data.companies or ["unknown"] * n,
+        sentiments=["unknown"] * n, abusive=np.zeros(n, dtype=bool), days=["2000-01-01"] * n, vectors=vectors,
+        languages=[textlib.detect_language(t) for t in cleaned])
+    result = clustering.cluster_corpus(corpus, None, "evaluate", k=options.k,
+                                       use_buckets=not options.extra.get("no_buckets"))
+    issues = [i for i in result.issues if i.kind == "issue"]
+    clustered = [j for j, issue_id in enumerate(result.assigned) if not issue_id.startswith("bucket-")]
+    out = {"task": "clusters", "embedding": scoring.EMBEDDING_ID, "n": n, "k": result.k,
+           "true_k": len(set(data.labels)), **clustering_metrics(data.labels, result.assigned)}
+    if clustered and len(clustered) < n:  # the same score on the tickets not put in a bucket
+        out["issues_only"] = clustering_metrics([data.labels[j] for j in clustered], [result.assigned[j] for j in clustered])
+    out.update({
+        "clustered": result.clustered, "outlier_share": round(result.outlier_share, 4),
+        "largest_issue_share": round(max((i.size for i in issues), default=0) / max(result.clustered, 1), 4),
+        "buckets": dict(sorted(result.buckets.items(), key=lambda kv: -kv[1])),
+        "issues": [{"label": i.label, "size": i.size, "outliers": i.outliers, "top_companies": i.top_companies[:3],
+                    "examples": [e["text"][:140] for e in i.examples]} for i in issues],
+    })
+    return out
 
 
 def _require_train(task: str, options: EvalOptions) -> Dataset:

@@ -47,7 +47,14 @@ AGREEMENT_WEIGHT = 0.4  # score = (1 - w) * ticket similarity + w * agreement am
 _CHUNK = 32_768  # rows per float16 -> float32 block when scoring
 
 # "Hi Sarah," / "Hello John!" at the start of a reply: the name is the customer's, not ours.
-_GREETING_NAME = re.compile(r"^\s*(hi|hello|hey|dear|thanks|thank you)\s+[A-Z][a-z]{1,20}\s*([,!.:])", re.IGNORECASE)
+_GREETING_NAME = re.compile(r"^\s*(hi|hello|hey|dear|thanks|thank you|hola|bonjour|hallo|ciao|olá|ola|buenos días|buenas)\s+"
+                            r"(?-i:[A-Z][\w'’-]{1,20})(\s(?-i:[A-Z][\w'’-]{1,20}))?\s*([,!.:])", re.IGNORECASE)
+# Thread markers "(1/2)", "1/3", agent initials and signatures ("^JD", "-JD", "*ErikS", "- Ana"), link stubs.
+_THREAD_MARKER = re.compile(r"\(\s*\d+\s*/\s*\d+\s*\)|(?<![\w/])\d\s*/\s*\d(?![\w/])")
+_AGENT_SIGNATURE = re.compile(r"(?:\s+|^)(?:\^|\*|~|-{1,2}|–|—)\s?[A-Z][A-Za-z]{0,12}\.?\s*$")
+_LINK_STUB = re.compile(r"\[URL\]|\bhttps?:?/*\S*|\b\w+\.(?:co|ly|gl|com|me)/\S*|(?:…|\.\.\.)\s*$", re.IGNORECASE)
+# A reply that still names someone after cleaning is not reused: "Mr Smith", "my name is ...", "ask for Kim".
+_PERSON = re.compile(r"\b(?i:mr|mrs|ms|miss|dr)\.?\s+[A-Z][a-z]+|\bmy name is\b|\bthis is [A-Z][a-z]+\b|\bI'?m [A-Z][a-z]+\b(?! (?:sorry|glad|happy))")
 _MIN_REPLY_WORDS = 3
 
 
@@ -220,38 +227,78 @@ def _company_mask(index: SimilarIndex, company: str | None) -> np.ndarray | None
     return np.array([c.lower() == wanted for c in index.companies], dtype=bool)
 
 
+# classify: below this confidence the answer is "no confident match" (the nearest issue is still shown).
+# Measured on a Banking77 hold-out (docs/issues-assist.md): answers at or above it agree with the
+# issue's majority intent far more often than those below.
+CLASSIFY_MIN_CONFIDENCE = 0.5
+NO_CONFIDENT_MATCH = "no confident match"
+
+
 @dataclass
 class Classification:
-    issue_id: str
+    issue_id: str | None  # None when not confident (see `nearest`)
     label: str
     similarity: float  # cosine to the issue centroid
-    confidence: float  # similarity-weighted share of the nearest past tickets in the same issue
+    confidence: float  # share of the similarity of the nearest past tickets that is in the same issue and close
     neighbours: int
     runner_up: dict[str, Any] | None
+    kind: str = "issue"  # "issue" or "bucket" (gratitude, follow-up, non-English ...)
+    confident: bool = True
+    nearest: dict[str, Any] | None = None  # the nearest issue when not confident
 
     def to_dict(self) -> dict[str, Any]:
-        return {"issue_id": self.issue_id, "label": self.label, "similarity": round(self.similarity, 4),
-                "confidence": round(self.confidence, 4), "neighbours": self.neighbours, "runner_up": self.runner_up}
+        return {"issue_id": self.issue_id, "label": self.label, "kind": self.kind, "confident": self.confident,
+                "similarity": round(self.similarity, 4), "confidence": round(self.confidence, 4),
+                "threshold": CLASSIFY_MIN_CONFIDENCE, "neighbours": self.neighbours, "runner_up": self.runner_up,
+                "nearest": self.nearest}
 
 
 def classify(query: np.ndarray, model: CentroidsModel, index: SimilarIndex | None = None,
-             neighbours: int = NEIGHBOURS_FOR_CONFIDENCE) -> Classification:
-    """The nearest issue centroid (as Enrich assigns), and how far the nearest past tickets agree."""
+             neighbours: int = NEIGHBOURS_FOR_CONFIDENCE, text: str | None = None,
+             min_confidence: float = CLASSIFY_MIN_CONFIDENCE) -> Classification:
+    """The issue of a new ticket, with a confidence in [0, 1] and "no confident match" below `min_confidence`.
+
+    A text that is a bucket (thank-you, DM sent, non-English...) gets that bucket when the model has it.
+    Otherwise the nearest issue centroid (as Enrich assigns); confidence = the similarity-weighted share
+    of the nearest past tickets that are in that issue *and* closer than the index's similarity floor,
+    times the closeness to the centroid (1 when as close as the issue's typical member, 0 at the
+    clustering's outlier floor). Without an index, the closeness alone."""
     if not np.any(query):
         raise ValueError("the text has nothing to classify")
+    if text is not None and model.kinds:
+        from .clustering import bucket_id, bucket_of
+
+        name = bucket_of(text, textlib.detect_language(text))
+        if name is not None and bucket_id(name) in model.issue_ids:
+            i = model.issue_ids.index(bucket_id(name))
+            sim = float(model.centroids[i] @ np.asarray(query, dtype=np.float32).ravel())
+            return Classification(model.issue_ids[i], model.labels[i], sim, 1.0, 0, None, kind="bucket")
     sims = model.centroids @ np.asarray(query, dtype=np.float32).ravel()
     order = np.argsort(-sims)
     best = int(order[0])
     runner = {"issue_id": model.issue_ids[int(order[1])], "label": model.labels[int(order[1])],
               "similarity": round(float(sims[order[1]]), 4)} if len(order) > 1 else None
-    confidence, used = float(max(sims[best], 0.0)), 0
+    floor = float(model.outlier_floor or 0.0)
+    # Closeness: 1 when the text is as close to the centroid as the issue's typical member, 0 at the outlier floor.
+    typical = model.cohesion[best] if model.cohesion and best < len(model.cohesion) and model.cohesion[best] > floor else None
+    if typical is not None:
+        closeness = float(np.clip((sims[best] - floor) / (typical - floor), 0.0, 1.0))
+    else:  # a model from before cohesion was stored: neighbour agreement alone (or the cosine without an index)
+        closeness = 1.0 if index is not None and len(index) else float(np.clip(sims[best], 0.0, 1.0))
+    confidence, used = closeness, 0
     if index is not None and len(index):
         rows = top_rows(similarities(index, query), neighbours)
-        weights = np.maximum(similarities_of(index, query, rows), 0.0)
-        same = np.array([index.issue_ids[int(r)] == model.issue_ids[best] for r in rows], dtype=bool)
-        if weights.sum() > 0:
-            confidence, used = float(weights[same].sum() / weights.sum()), len(rows)
-    return Classification(model.issue_ids[best], model.labels[best], float(sims[best]), confidence, used, runner)
+        near = similarities_of(index, query, rows)
+        weights = np.maximum(near, 0.0)
+        same = np.array([index.issue_ids[int(r)] == model.issue_ids[best] for r in rows], dtype=bool) & (near >= index.similarity_floor)
+        agreement = float(weights[same].sum() / weights.sum()) if weights.sum() > 0 else 0.0
+        confidence, used = agreement * closeness, len(rows)
+    confident = confidence >= min_confidence and float(sims[best]) >= floor
+    kind = model.kind_of(best)
+    if not confident:
+        nearest = {"issue_id": model.issue_ids[best], "label": model.labels[best], "similarity": round(float(sims[best]), 4)}
+        return Classification(None, NO_CONFIDENT_MATCH, float(sims[best]), confidence, used, runner, kind, False, nearest)
+    return Classification(model.issue_ids[best], model.labels[best], float(sims[best]), confidence, used, runner, kind)
 
 
 def similarities_of(index: SimilarIndex, query: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -279,11 +326,34 @@ def similar(query: np.ndarray, index: SimilarIndex, k: int = 5, labels: dict[str
 
 
 def clean_reply(reply: str) -> str:
-    """A past reply made safe to reuse: no handles, URLs, agent signatures, greeting names or PII."""
+    """A past reply made safe to reuse: no handles, URLs, link stubs, thread markers, agent
+    signatures or initials, greeting names or PII."""
     cleaned = textlib.clean_text(reply)
-    cleaned = _GREETING_NAME.sub(lambda m: f"{m.group(1)}{m.group(2)}", cleaned)
+    cleaned = _THREAD_MARKER.sub(" ", cleaned)
+    cleaned = _LINK_STUB.sub(" ", _LINK_STUB.sub(" ", cleaned).strip())
+    cleaned = re.sub(r"\s+", " ", cleaned).strip()
+    for _ in range(2):  # "... -JD" then "^JD" left before it
+        cleaned = _AGENT_SIGNATURE.sub("", cleaned).strip()
+    cleaned = _GREETING_NAME.sub(lambda m: f"{m.group(1)}{m.group(3)}", cleaned)
     cleaned, _ = textlib.mask_pii(cleaned)
-    return re.sub(r"\s+", " ", cleaned).strip(" -~^")
+    return re.sub(r"\s+", " ", cleaned).strip(" -~^*")
+
+
+def brand_safe(reply: str, brands: frozenset[str]) -> bool:
+    """False when the reply names one of `brands` (other companies) or a person."""
+    if _PERSON.search(reply):
+        return False
+    words = set(re.findall(r"[a-z0-9]+", reply.lower()))
+    return not (words & brands)
+
+
+def other_brands(index: "SimilarIndex", company: str | None) -> frozenset[str]:
+    """Brand words of the index's companies, except `company`'s own (all of them when unknown)."""
+    from .clustering import brand_words
+
+    everyone = brand_words(sorted(set(index.companies)))
+    own = brand_words([company]) if company else frozenset()
+    return frozenset(everyone - own)
 
 
 @dataclass
@@ -298,13 +368,15 @@ class Recommendation:
     supporting_ticket_ids: list[str]
     alternatives: list[dict[str, Any]]
     rewritten: bool = False
+    same_company: bool | None = None  # None: no company given
+
 
     def to_dict(self) -> dict[str, Any]:
         return {"reply": self.reply, "company": self.company, "source_ticket_id": self.source_ticket_id,
                 "reply_ticket_id": self.reply_ticket_id, "similarity": round(self.similarity, 4),
                 "agreement": round(self.agreement, 4), "score": round(self.score, 4),
                 "supporting_ticket_ids": self.supporting_ticket_ids, "alternatives": self.alternatives,
-                "rewritten": self.rewritten}
+                "rewritten": self.rewritten, "same_company": self.same_company}
 
 
 def recommend(query: np.ndarray, index: SimilarIndex, embed: Callable[[list[str]], np.ndarray],
@@ -318,13 +390,19 @@ def recommend(query: np.ndarray, index: SimilarIndex, embed: Callable[[list[str]
     if min_similarity is None:
         min_similarity = index.similarity_floor
     has_reply = np.diff(index.reply_texts.offsets) > 0
-    mask = has_reply if company is None else has_reply & _company_mask(index, company)
-    rows = top_rows(similarities(index, query), candidates, mask)
-    sims = similarities_of(index, query, rows)
-    keep = sims >= min_similarity
-    rows, sims = rows[keep], sims[keep]
-    texts = [clean_reply(index.reply_texts[int(r)]) for r in rows]
-    usable = [i for i, t in enumerate(texts) if len(t.split()) >= _MIN_REPLY_WORDS]
+    # Replies of the ticket's own company first; another company's reply only when it names no brand.
+    brands = other_brands(index, company)
+    masks = [has_reply & _company_mask(index, company), has_reply] if company else [has_reply]
+    all_sims = similarities(index, query)
+    for mask in masks:
+        rows = top_rows(all_sims, candidates, mask)
+        sims = similarities_of(index, query, rows)
+        keep = sims >= min_similarity
+        rows, sims = rows[keep], sims[keep]
+        texts = [clean_reply(index.reply_texts[int(r)]) for r in rows]
+        usable = [i for i, t in enumerate(texts) if len(t.split()) >= _MIN_REPLY_WORDS and brand_safe(t, brands)]
+        if usable:
+            break
     if not usable:
         return None
     rows, sims, texts = rows[usable], sims[usable], [texts[i] for i in usable]
@@ -358,6 +436,7 @@ def recommend(query: np.ndarray, index: SimilarIndex, embed: Callable[[list[str]
         reply_ticket_id=index.reply_ids[row], similarity=float(sims[best]), agreement=float(agreement[best]),
         score=float(scores[best]), supporting_ticket_ids=[index.ticket_ids[int(r)] for r in rows],
         alternatives=alternatives,
+        same_company=None if not company else index.companies[row].lower() == company.lower().lstrip("@"),
     )
 
 

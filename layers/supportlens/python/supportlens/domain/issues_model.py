@@ -21,6 +21,15 @@ class CentroidsModel:
     centroids: np.ndarray  # (k, dim), unit rows
     # The embedder whose space the centroids live in; models saved before ids existed were local.
     embedding_id: str = LEGACY_EMBEDDING_ID
+    # "issue" or "bucket" per centroid (models saved before buckets existed: all issues).
+    kinds: list[str] | None = None
+    # Cosine below which a ticket fits no issue well (the clustering's outlier floor; 0 = unknown).
+    outlier_floor: float = 0.0
+    # Mean cosine of each issue's members to its centroid (how close a typical member is; None: unknown).
+    cohesion: list[float] | None = None
+
+    def kind_of(self, i: int) -> str:
+        return self.kinds[i] if self.kinds and i < len(self.kinds) else "issue"
 
     def matches(self, embedding_id: str) -> bool:
         """True when vectors from the embedder `embedding_id` may be assigned with this model."""
@@ -41,6 +50,9 @@ class CentroidsModel:
             labels=np.array(self.labels),
             centroids=self.centroids.astype(np.float32),
             embedding_id=np.array(self.embedding_id),
+            kinds=np.array(self.kinds if self.kinds else ["issue"] * len(self.issue_ids)),
+            outlier_floor=np.array(self.outlier_floor, dtype=np.float32),
+            cohesion=np.array(self.cohesion if self.cohesion else [0.0] * len(self.issue_ids), dtype=np.float32),
         )
         return buf.getvalue()
 
@@ -54,6 +66,9 @@ class CentroidsModel:
                 labels=[str(x) for x in arrays["labels"]],
                 centroids=arrays["centroids"].astype(np.float32),
                 embedding_id=str(arrays["embedding_id"]) if "embedding_id" in arrays.files else LEGACY_EMBEDDING_ID,
+                kinds=[str(x) for x in arrays["kinds"]] if "kinds" in arrays.files else None,
+                outlier_floor=float(arrays["outlier_floor"]) if "outlier_floor" in arrays.files else 0.0,
+                cohesion=[float(x) for x in arrays["cohesion"]] if "cohesion" in arrays.files else None,
             )
         # A model that loads but cannot assign would fail every batch later, inside enrich().
         shape = model.centroids.shape

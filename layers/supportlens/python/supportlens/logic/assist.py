@@ -144,8 +144,8 @@ class Assistant:
     def classify(self, raw: str) -> dict[str, Any]:
         model = self._need("centroids")
         index = self.models.index if self.models.index is not None and self.models.index.version == model.version else None
-        _, vector = self._query(raw)
-        return {"model_version": model.version, "result": assist.classify(vector, model, index).to_dict()}
+        masked, vector = self._query(raw)
+        return {"model_version": model.version, "result": assist.classify(vector, model, index, text=masked).to_dict()}
 
     def similar(self, raw: str, k: int = 5, company: str | None = None) -> dict[str, Any]:
         index = self._need("index")
@@ -158,7 +158,9 @@ class Assistant:
         found = assist.recommend(vector, index, self.embedder, company)
         if found is None:
             return {"model_version": index.version,
-                    "result": {"reply": None, "reason": "no similar past ticket with a company reply"}}
+                    "result": {"reply": None, "reason": "nothing similar enough was resolved: no past ticket closer than "
+                               f"{index.similarity_floor:.2f} has a company reply that is safe to reuse"
+                               + (f" (searched {company}'s replies first)" if company else "")}}
         generator = self.generator
         if generator is not None:
             try:

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..adapters import dynamo, s3
 from ..domain import assist
-from ..domain.clustering import Corpus, build_issues
+from ..domain.clustering import Corpus, cluster_corpus
 from ..domain.embedding import LEGACY_EMBEDDING_ID, local_embedding_id
 from ..domain.issues_model import CentroidsModel
 from ..observability import logger
@@ -32,6 +32,7 @@ def load_corpus(bucket: str, window_days: int, now: datetime, embedding_id: str 
     parts: dict[str, list[Any]] = {name: [] for name in ("ticket_ids", "texts", "companies", "sentiments", "abusive", "days", "vectors")}
     replies: dict[str, list[Any]] = {name: [] for name in ("reply_to", "ticket_ids", "texts", "created_at")}
     created: list[Any] = []
+    languages: list[Any] = []
     for key in keys:
         with np.load(io.BytesIO(s3.get_bytes(bucket, key)), allow_pickle=False) as shard:
             if "reply_to" in shard.files:  # company replies to customer tickets: what Assist recommends from
@@ -47,6 +48,8 @@ def load_corpus(bucket: str, window_days: int, now: datetime, embedding_id: str 
             for name in parts:
                 parts[name].append(shard[name][customer])
             created.append(shard["created_at"][customer] if "created_at" in shard.files else np.full(int(customer.sum()), ""))
+            # Enrich's language mark (en / non-en / unknown); older shards lack it and clustering detects it.
+            languages.append(shard["languages"][customer] if "languages" in shard.files else np.full(int(customer.sum()), ""))
     if not keys or not sum(len(p) for p in parts["ticket_ids"]):
         return None
     ids = np.concatenate(parts["ticket_ids"])
@@ -61,6 +64,7 @@ def load_corpus(bucket: str, window_days: int, now: datetime, embedding_id: str 
         days=[str(x) for x in np.concatenate(parts["days"])[unique]],
         vectors=np.concatenate(parts["vectors"])[unique].astype(np.float32),
         created=[str(x) for x in np.concatenate(created)[unique]],
+        languages=[str(x) for x in np.concatenate(languages)[unique]],
         replies=assist.first_replies(*([str(x) for x in np.concatenate(replies[name])] if replies[name] else []
                                        for name in ("reply_to", "ticket_ids", "texts", "created_at"))),
     )
@@ -112,7 +116,8 @@ def run_clustering(settings: Settings, window_days: int | None = None, now: date
         previous = None  # issue ids cannot be matched across embedding spaces
     if baseline is not None and not baseline.matches(embedding_id):
         baseline = None
-    issues, model, scores = build_issues(corpus, previous, version, baseline=baseline)
+    clustering = cluster_corpus(corpus, previous, version, baseline=baseline)
+    issues, model, scores = clustering.issues, clustering.model, clustering.scores
     model.embedding_id = embedding_id
     updated = now.isoformat()
     dynamo.batch_write(settings.issues_table, [i.to_item(version, updated) for i in issues])
@@ -120,7 +125,7 @@ def run_clustering(settings: Settings, window_days: int | None = None, now: date
 
     # The similar-tickets index: every customer ticket of the window (newest first, capped) with its
     # issue and the company's first reply. Written before the pointers so readers never see half a model.
-    assigned, _ = model.assign(corpus.vectors)
+    assigned = clustering.assigned  # each ticket's issue or bucket, as clustered (buckets are not nearest-centroid)
     index = assist.build_index(corpus.ticket_ids, corpus.texts, assigned, corpus.companies, corpus.days, corpus.vectors,
                                corpus.replies, version=version, embedding_id=embedding_id,
                                created=corpus.created or None, cap=SIMILAR_INDEX_CAP)
@@ -135,9 +140,16 @@ def run_clustering(settings: Settings, window_days: int | None = None, now: date
     s3.put(settings.data_bucket, MODEL_POINTER, json.dumps({"key": key, "version": version, "k": len(issues),
                                                             "tickets": len(corpus.ticket_ids),
                                                             "embedding_id": embedding_id,
-                                                            "baseline_key": baseline_key}).encode(), "application/json")
+                                                            "baseline_key": baseline_key,
+                                                            "root_causes": clustering.k, "buckets": clustering.buckets,
+                                                            "outlier_share": round(clustering.outlier_share, 4)}).encode(),
+          "application/json")
     result = {
+        # issues: Issues items written (root causes and buckets); root_causes: kind "issue" only.
         "status": "clustered", "version": version, "tickets": len(corpus.ticket_ids), "issues": len(issues),
+        "root_causes": clustering.k,
+        "buckets": clustering.buckets, "outlier_share": round(clustering.outlier_share, 4),
+        "clustered": clustering.clustered,
         "emerging": sum(i.emerging for i in issues), "silhouette_by_k": {str(k): round(v, 4) for k, v in scores.items()},
         "model_key": key, "embedding_id": embedding_id, "retired": retired,
         "similar_index_key": index_key, "similar_tickets": len(index), "similar_with_reply": index.replies,

@@ -257,6 +257,7 @@ def _write_features(bucket: str, chunk_id: str, batch) -> None:
         abusive=np.array([bool(i.get("abusive")) for i in items]),
         days=np.array([i["day"] for i in items]),
         embedding_ids=np.array([i.get("embedding_id", LEGACY_EMBEDDING_ID) for i in items]),
+        languages=np.array([i.get("language") or "" for i in items]),  # non-English tickets are grouped per language
         vectors=vectors.astype(np.float16),
     )
     digest = hashlib.sha256(chunk_id.encode()).hexdigest()[:24]

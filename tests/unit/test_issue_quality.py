@@ -1,0 +1,167 @@
+"""Issues a support lead can act on: buckets for what is not an issue, per-language groups, k that
+does not collapse on flat silhouette curves, no catch-all issue, phrase names without brands or
+sign-offs, outliers counted; agent assist that is safe to paste."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from supportlens.domain import assist, clustering
+from supportlens.domain.clustering import Corpus, bucket_of, brand_words, cluster_corpus, issue_name, key_phrases
+from supportlens.domain.issues_model import CentroidsModel
+
+
+@pytest.mark.parametrize("text, language, bucket", [
+    ("Thank you so much, you guys are awesome!", "en", "gratitude"),
+    ("thanks", "unknown", "chatter"),
+    ("DM sent", "en", "follow-up"),
+    ("Just sent you a DM with the details", "en", "follow-up"),
+    ("hi there", "en", "greeting"),
+    ("Yep", "unknown", "chatter"),
+    ("Happy Halloween! Got my $3 boorito in costume #boorito", "en", "promotion"),
+    ("you are the worst, wtf", "en", "rant"),
+    ("Gracias por la ayuda, el pedido no llega", "non-en", "language:es"),
+    ("Okay, danke für die Info", "non-en", "language:de"),
+    ("アマゾンの配送が遅れています", "unknown", "language:ja"),
+    ("I was charged twice for my order, please refund", "en", None),
+    ("thanks but my package still has not arrived", "en", None),
+    ("I sent a DM about my refund three days ago and nothing", "en", None),
+    ("My Halloween costume order was never delivered", "en", None),
+    ("Its working again", "non-en", "chatter"),  # ASCII without a foreign word: English the word count missed
+    ("app crashes on login", "non-en", None),
+])
+def test_buckets(text, language, bucket):
+    assert bucket_of(text, language) == bucket
+
+
+def test_names_are_phrases_without_brands_signoffs_or_filler():
+    texts = (["kind regards, my package was not delivered yet, dear amazon"] * 6 + ["package not delivered again AmazonHelp"] * 4
+             + ["regards, I was charged twice on my card"] * 6 + ["charged twice this month, kind regards"] * 4)
+    labels = np.array([0] * 10 + [1] * 10)
+    brands = brand_words(["AmazonHelp", "Uber_Support"])
+    assert {"amazon", "amazonhelp", "uber"} <= brands and "support" not in brands and "help" not in brands
+    phrases = key_phrases(texts, labels, 2, brands=brands)
+    names = [issue_name(p) for p in phrases]
+    assert "delivered" in names[0] and "charged twice" in names[1]
+    for p in phrases:
+        assert not any(w in {"regards", "dear", "kind", "amazon", "amazonhelp"} for phrase in p for w in phrase.split())
+    assert all(1 <= len(n.replace(",", " ").split()) <= 4 for n in names)
+
+
+def test_flat_silhouette_does_not_collapse_to_two_issues():
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(3000, 32)).astype(np.float32)  # no structure at all: a flat curve
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    labels, centroids, k, scores = clustering.fit_clusters(vectors)
+    assert k >= clustering.k_floor(3000) - 1 >= 15 and len(scores) > 5
+    assert np.bincount(labels).max() <= clustering.MAX_ISSUE_SHARE * 3000 + 1
+
+
+def test_oversized_issue_is_split_and_near_duplicates_merged():
+    rng = np.random.default_rng(1)
+    a = rng.normal([5, 0, 0, 0], 1, size=(600, 4))
+    b = rng.normal([0, 5, 0, 0], 0.3, size=(100, 4))
+    vectors = (np.vstack([a, b]) / np.linalg.norm(np.vstack([a, b]), axis=1, keepdims=True)).astype(np.float32)
+    labels = np.array([0] * 600 + [1] * 50 + [2] * 50)  # issue 0 holds 86 %; 1 and 2 are the same issue
+    out = clustering.merge_and_split(vectors, labels, max_share=0.5)
+    assert out[600:].min() == out[600:].max()  # 1 and 2 merged
+    assert np.bincount(out).max() <= 0.5 * len(out)  # the big one split
+
+
+def _corpus(texts, vectors, companies=None, languages=None):
+    n = len(texts)
+    return Corpus(ticket_ids=[f"t{i}" for i in range(n)], texts=texts, companies=companies or ["acme"] * n,
+                  sentiments=["neutral"] * n, abusive=np.zeros(n, dtype=bool), days=["2024-06-01"] * n,
+                  vectors=vectors, languages=languages or [])
+
+
+def test_cluster_corpus_keeps_buckets_apart_and_counts_every_ticket_once():
+    rng = np.random.default_rng(2)
+    topics = {0: "my parcel was not delivered", 1: "charged twice on my card", 2: "wifi keeps dropping at home"}
+    texts, vectors = [], []
+    for i in range(300):
+        t = i % 3
+        texts.append(f"{topics[t]} case {i}")
+        v = np.zeros(8)
+        v[t] = 3
+        vectors.append(v + rng.normal(0, 0.5, 8))
+    texts += ["thank you so much!"] * 30 + ["DM sent"] * 20 + ["gracias por la ayuda con el pedido"] * 10
+    vectors += [rng.normal(0, 1, 8) for _ in range(60)]
+    vectors = np.array(vectors, dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    result = cluster_corpus(_corpus(texts, vectors), None, "v1")
+    assert result.buckets == {"gratitude": 30, "follow-up": 20, "language:es": 10}
+    assert sum(i.size for i in result.issues) == len(texts) and all(result.assigned)
+    buckets = [i for i in result.issues if i.kind == "bucket"]
+    assert {i.issue_id for i in buckets} == {"bucket-gratitude", "bucket-follow-up", "bucket-language-es"}
+    assert all(i.to_item("v1", "now")["kind"] == "bucket" and not i.emerging for i in buckets)
+    issues = [i for i in result.issues if i.kind == "issue"]
+    assert result.clustered == 300 and result.k == len(issues) >= 3 and 0 <= result.outlier_share < 0.3
+    assert result.model.kinds[: len(issues)] == ["issue"] * len(issues)
+    back = CentroidsModel.from_bytes(result.model.to_bytes())
+    assert back.kinds == result.model.kinds and back.outlier_floor == pytest.approx(result.outlier_floor, abs=1e-6)
+
+
+# ---------------------------------------------------------------- assist safety
+def test_reply_cleaning_strips_thread_markers_initials_link_stubs_and_greeting_names():
+    assert assist.clean_reply("@cust (1/2) Hola Ezequiel! We will check this for you https://t.co/abc ^JD") == \
+        "Hola! We will check this for you"
+    assert assist.clean_reply("So sorry! Please DM us your details. *ErikS") == "So sorry! Please DM us your details."
+    assert assist.clean_reply("Hi Sarah, we are on it… t.co/xyz -JD") == "Hi, we are on it"
+    assert not assist.brand_safe("Spotify will take a look backstage", frozenset({"spotify"}))
+    assert not assist.brand_safe("Ask for Mr Smith at the desk", frozenset())
+    assert assist.brand_safe("Sorry about the wait, please DM us your order number", frozenset({"spotify"}))
+
+
+def unit(*values: float) -> np.ndarray:
+    v = np.array(values, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def _index():
+    rows = [("a1", "app crashes on start", "issue-app", "SpotifyCares", unit(1, 0.1, 0)),
+            ("a2", "app keeps crashing", "issue-app", "SpotifyCares", unit(1, 0.2, 0)),
+            ("b1", "app crash after update", "issue-app", "AppleSupport", unit(1, 0.05, 0)),
+            ("c1", "lost my luggage", "issue-bags", "Delta", unit(0, 1, 0.1)),
+            ("p1", "my account is locked", "issue-account", "PayPal", unit(0, 0, 1))]  # a brand of the window, no reply
+    replies = {"a1": assist.Reply("ra1", "We'll take a look backstage at Spotify for you. ^JD"),
+               "a2": assist.Reply("ra2", "Sorry! Try reinstalling the app, that fixes it. -KC"),
+               "b1": assist.Reply("rb1", "Hi Jane, please update to the latest iOS and restart your iPhone."),
+               "c1": assist.Reply("rc1", "PayPal will check your account for you.")}
+    ids, texts, issues, companies, vectors = zip(*rows)
+    index = assist.build_index(list(ids), list(texts), list(issues), list(companies), ["2024-06-01"] * 5, np.vstack(vectors),
+                               replies, version="v1", embedding_id="t")
+    index.similarity_floor = 0.3
+    return index
+
+
+def _embed(texts):
+    return np.vstack([unit(1, 0, 0) if "app" in t.lower() or "update" in t.lower() else unit(0, 0, 1) for t in texts])
+
+
+def test_recommend_prefers_the_same_company_and_never_names_another_brand():
+    index = _index()
+    rec = assist.recommend(unit(1, 0.1, 0), index, _embed, company="AppleSupport")
+    assert rec.company == "AppleSupport" and rec.same_company is True and "Jane" not in rec.reply
+    rec = assist.recommend(unit(1, 0.1, 0), index, _embed, company="SpotifyCares")
+    assert rec.company == "SpotifyCares" and rec.same_company is True  # its own brand may be named in its own replies
+    rec = assist.recommend(unit(1, 0.1, 0), index, _embed)  # unknown company: no reply naming any brand
+    assert "spotify" not in rec.reply.lower() and "backstage" not in rec.reply
+    assert all("spotify" not in a["reply"].lower() for a in rec.alternatives)
+    # Lost luggage: the only close reply names PayPal; nothing safe is close enough.
+    assert assist.recommend(unit(0, 1, 0.1), index, _embed, company="Delta") is None
+
+
+def test_classify_says_no_confident_match_for_a_text_like_nothing_seen():
+    index = _index()
+    model = CentroidsModel("v1", ["issue-app", "issue-bags", "bucket-gratitude"], ["app crash", "lost luggage", "thank-yous"],
+                           np.vstack([unit(1, 0.1, 0), unit(0, 1, 0.1), unit(0.3, 0.3, 1)]), embedding_id="t",
+                           kinds=["issue", "issue", "bucket"], outlier_floor=0.4)
+    sure = assist.classify(unit(1, 0.1, 0), model, index)
+    assert sure.confident and sure.issue_id == "issue-app" and sure.confidence > 0.9
+    odd = assist.classify(unit(0, 0, 1), model, index)  # far from every past ticket
+    assert not odd.confident and odd.issue_id is None and odd.label == assist.NO_CONFIDENT_MATCH
+    assert odd.nearest["issue_id"] and odd.to_dict()["threshold"] == assist.CLASSIFY_MIN_CONFIDENCE
+    thanks = assist.classify(unit(0.3, 0.3, 1), model, index, text="thank you so much!")
+    assert thanks.kind == "bucket" and thanks.issue_id == "bucket-gratitude"
