@@ -92,9 +92,13 @@ def run_demo(args: argparse.Namespace) -> int:
         print(f"    rows read       : {sum(r['rows_read'] for r in rows)}")
         print(f"    tickets stored  : {tickets}")
         print(f"    rows quarantined: {sum(r['rows_quarantined'] for r in rows)}")
-        print(f"    issues found    : {len(issues)} ({sum(bool(i.get('emerging')) for i in issues)} emerging)")
-        for issue in sorted(issues, key=lambda i: -int(i['size']))[:5]:
-            print(f"        - {issue['label']} ({issue['size']})")
+        causes = [i for i in issues if i.get("kind", "issue") != "bucket"]
+        buckets = sorted((i for i in issues if i.get("kind") == "bucket"), key=lambda i: -int(i["size"]))
+        print(f"    issues found    : {len(causes)} root causes ({sum(bool(i.get('emerging')) for i in causes)} emerging)")
+        for issue in sorted(causes, key=lambda i: -int(i['size']))[:5]:
+            companies = ", ".join(str(c.get("company")) for c in (issue.get("top_companies") or [])[:2])
+            print(f"        - {issue['label']} ({issue['size']}; {companies})")
+        print(f"    not issues      : " + (", ".join(f"{b.get('bucket') or b['label']} {b['size']}" for b in buckets) or "none"))
         print(f"    alerts raised   : {len(alerts)}")
         print(f"    emails sent     : {len(mails)}")
         print(f"    alerts by rule  : {dict(Counter(a['rule'] for a in alerts))}")
