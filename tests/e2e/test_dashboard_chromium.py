@@ -59,6 +59,10 @@ def browser(chromium):  # noqa: F811
         launched.close()
 
 
+def page_text(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
 def open_offline(browser, path: Path, width: int = 1400, height: int = 1800):
     """A page of `path` in a context with the network off; every request it makes is recorded."""
     context = browser.new_context(offline=True, viewport={"width": width, "height": height})
@@ -108,7 +112,9 @@ def test_dashboard_works_offline_filters_and_drills_down(sample_cloud, browser, 
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.wait_for_selector("#drill-table tr.ticket", timeout=10_000)
     title = page.inner_text("#drill-title")
-    biggest = max(data["issues"], key=lambda i: sum(i["daily"].values()))
+    clicked = page.evaluate("document.getElementById('chart-issues').data[0].customdata.slice(-1)[0]")
+    biggest = next(i for i in data["issues"] if i["issue_id"] == clicked)
+    assert sum(biggest["daily"].values()) == max(sum(i["daily"].values()) for i in data["issues"])  # the top bar is the largest
     assert title.startswith(f"Issue: {biggest['label']}")
     rows = page.locator("#drill-table tr.ticket")
     assert rows.count() == len(biggest["examples"]) > 0
@@ -133,8 +139,9 @@ def test_email_report_of_the_sample_shows_every_section(sample_cloud, browser, t
     html_file, summary_file = Path(result["files"][1]), Path(result["files"][2])
     summary = json.loads(summary_file.read_text())
     assert summary["kpis"]["customer_messages"] == 1066 and summary["issues"]["rows"]
-    # every clustered customer tweet of the period is in exactly one issue, counted in data time
-    assert sum(i["in_period"] for i in summary["issues"]["rows"]) == 1066
+    # every clustered customer tweet of the period is in exactly one issue or not-issue bucket, in data time
+    assert sum(i["in_period"] for i in summary["issues"]["rows"]) + sum(b["in_period"] for b in summary["not_issues"]["rows"]) == 1066
+    assert summary["not_issues"]["rows"] and "Not issues (counted apart):" in page_text(html_file)
     assert all(len(i["trend"]) == len(summary["volume_daily"]["rows"]) for i in summary["issues"]["rows"])
     assert summary["kpis"]["alerts"] == summary["alerts"]["total"] > 0
     assert Counter(r["rule"] for r in summary["alerts"]["rows"])  # alerts of the sample's tickets, in data time

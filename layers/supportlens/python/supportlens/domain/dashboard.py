@@ -228,7 +228,7 @@ function drawIssues(days) {
       hovertemplate: "%{y}: %{x} tickets<extra></extra>"}],
       {margin: {l: 220, r: 20, t: 10, b: 40}, font: {family: "Arial, Helvetica, sans-serif", size: 11},
        xaxis: {title: {text: "tickets in the period"}, tickformat: ",d", rangemode: "tozero"}, yaxis: {type: "category", automargin: true}},
-      {displaylogo: false, responsive: true});
+      {displayModeBar: false, responsive: true});  // no toolbar over the top bar: it is there to be clicked
   const el = document.getElementById("chart-issues");
   if (!el.dataset.bound) { el.dataset.bound = "1"; el.on("plotly_click", ev => showIssue(ev.points[0].customdata)); }
 }
