@@ -12,7 +12,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from .aws import client
+from .aws import bounded_groups, client
 
 _SER = TypeSerializer()
 _DESER = TypeDeserializer()
@@ -77,23 +77,10 @@ def put_unless_owned(table: str, items: list[dict[str, Any]], key_name: str, own
     so the puts go in transactions of up to 100 items / 3.5 MB. Items another owner holds are left
     out and the rest of their transaction is written again."""
     written: set[str] = set()
-    for group in _transaction_groups([serialize(item) for item in items]):
+    serialized = [serialize(item) for item in items]
+    for group in bounded_groups(serialized, lambda item: len(json.dumps(item)), MAX_TRANSACT_ITEMS, MAX_TRANSACT_BYTES):
         written.update(i[key_name]["S"] for i in _put_group(table, group, key_name, owner_attr))
     return written
-
-
-def _transaction_groups(items: list[dict[str, Any]]) -> Iterable[list[dict[str, Any]]]:
-    group: list[dict[str, Any]] = []
-    size = 0
-    for item in items:
-        item_size = len(json.dumps(item))
-        if group and (len(group) == MAX_TRANSACT_ITEMS or size + item_size > MAX_TRANSACT_BYTES):
-            yield group
-            group, size = [], 0
-        group.append(item)
-        size += item_size
-    if group:
-        yield group
 
 
 def _put_group(table: str, group: list[dict[str, Any]], key_name: str, owner_attr: str) -> list[dict[str, Any]]:

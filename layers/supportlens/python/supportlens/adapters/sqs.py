@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from .aws import client
+from .aws import bounded_groups, client
 
 MAX_BATCH_ENTRIES = 10
 # SendMessageBatch caps the SUM of its bodies at 1 MiB (BatchRequestTooLong), not only each one.
@@ -15,19 +15,10 @@ MAX_BATCH_BYTES = 1024 * 1024 - 8 * 1024  # headroom for the entry ids and the r
 
 def batches(bodies: list[str]) -> Iterator[list[str]]:
     """Consecutive groups of at most ten bodies whose UTF-8 sizes add up to MAX_BATCH_BYTES or less."""
-    batch: list[str] = []
-    size = 0
     for body in bodies:
-        body_size = len(body.encode())
-        if body_size > MAX_BATCH_BYTES:
-            raise ValueError(f"a message of {body_size} bytes is larger than SQS accepts")
-        if batch and (len(batch) == MAX_BATCH_ENTRIES or size + body_size > MAX_BATCH_BYTES):
-            yield batch
-            batch, size = [], 0
-        batch.append(body)
-        size += body_size
-    if batch:
-        yield batch
+        if len(body.encode()) > MAX_BATCH_BYTES:
+            raise ValueError(f"a message of {len(body.encode())} bytes is larger than SQS accepts")
+    return bounded_groups(bodies, lambda body: len(body.encode()), MAX_BATCH_ENTRIES, MAX_BATCH_BYTES)
 
 
 def send_json(queue_url: str, bodies: list[dict[str, Any]]) -> None:
