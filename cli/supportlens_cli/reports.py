@@ -52,17 +52,26 @@ def _end_day(value: str | None):
         raise CliError(f"--end must be a date like 2017-12-03, not {value!r}") from None
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from supportlens.logic.report import make_and_deliver, parse_period, standalone_html
+def _checked_period(args: argparse.Namespace):
+    """Validate --period and --end before touching the target; returns the period's last day (or None).
+    The command prints its own summary: the library's INFO logs would muddle stdout (and --json)."""
+    from supportlens.logic.report import parse_period
     from supportlens.observability import logger
 
-    logger().setLevel("WARNING")  # the command prints its own summary; keep stdout clean for --json
+    logger().setLevel("WARNING")
     try:
         parse_period(args.period)
     except ValueError as exc:
         raise CliError(str(exc)) from None
+    return _end_day(args.end)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from supportlens.logic.report import make_and_deliver, standalone_html
+
+    end = _checked_period(args)
     settings = target_settings(args.stack)
-    report, result = make_and_deliver(settings, args.period, _end_day(args.end))
+    report, result = make_and_deliver(settings, args.period, end)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"report-{args.period}"
@@ -88,15 +97,10 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     """Write the interactive dashboard of a period to a local file (nothing is sent or archived)."""
     from supportlens.domain.dashboard import render_dashboard
     from supportlens.domain.report import summary
-    from supportlens.logic.report import gather, parse_period
-    from supportlens.observability import logger
+    from supportlens.logic.report import gather
 
-    logger().setLevel("WARNING")
-    try:
-        parse_period(args.period)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    data = gather(target_settings(args.stack), args.period, _end_day(args.end))
+    end = _checked_period(args)
+    data = gather(target_settings(args.stack), args.period, end)
     page = render_dashboard(data, summary(data))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

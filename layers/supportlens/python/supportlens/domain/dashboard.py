@@ -60,11 +60,10 @@ def dashboard_data(data: ReportData, summary: dict[str, Any]) -> dict[str, Any]:
                 "channel": found.get("channel"), "created_at": found.get("created_at")}
 
     issues = []
+    by_id = {issue.get("issue_id"): issue for issue in data.issues}
+    in_days = set(days)
     for i in summary["issues"]["rows"][:MAX_ISSUES]:
-        daily = {}
-        for issue in data.issues:
-            if issue.get("issue_id") == i["issue_id"]:
-                daily = {d: int(n) for d, n in (issue.get("daily_counts") or {}).items() if d in set(days)}
+        daily = {d: int(n) for d, n in (by_id[i["issue_id"]].get("daily_counts") or {}).items() if d in in_days}
         issues.append({"issue_id": i["issue_id"], "label": i["label"], "in_period": i["in_period"], "growth_text": i["growth_text"],
                        "emerging": i["emerging"], "emerging_reason": i["emerging_reason"], "daily": daily,
                        "companies": {str(c.get("company")): int(c.get("count") or 0) for c in i["top_companies"]},

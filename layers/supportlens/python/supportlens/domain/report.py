@@ -232,7 +232,7 @@ def issue_rows(data: ReportData) -> list[dict[str, Any]]:
     for issue in data.issues:
         if issue.get("kind") == "bucket":  # not a root cause: counted apart (see bucket_rows)
             continue
-        daily = {str(k): int(v) for k, v in (issue.get("daily_counts") or {}).items()}
+        daily = _daily(issue)
         in_period = sum(n for d, n in daily.items() if d in period)
         if not in_period:
             continue
@@ -259,6 +259,11 @@ def issue_rows(data: ReportData) -> list[dict[str, Any]]:
     return rows
 
 
+def _daily(issue: dict[str, Any]) -> dict[str, int]:
+    """An Issues item's tickets per day (keys and counts as plain str/int, whatever DynamoDB gave back)."""
+    return {str(k): int(v) for k, v in (issue.get("daily_counts") or {}).items()}
+
+
 def bucket_rows(data: ReportData) -> list[dict[str, Any]]:
     """What the clustering set apart as not an issue (gratitude, follow-up, chatter, a language...),
     with its tickets in the period, largest first."""
@@ -267,7 +272,7 @@ def bucket_rows(data: ReportData) -> list[dict[str, Any]]:
     for issue in data.issues:
         if issue.get("kind") != "bucket":
             continue
-        in_period = sum(int(n) for d, n in (issue.get("daily_counts") or {}).items() if str(d) in period)
+        in_period = sum(n for d, n in _daily(issue).items() if d in period)
         if in_period:
             rows.append({"bucket": issue.get("bucket") or issue.get("label"), "label": issue.get("label"),
                          "issue_id": issue.get("issue_id"), "in_period": in_period})
