@@ -32,7 +32,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from bench import gen
+from bench import cost, gen
 
 ROOT = gen.ROOT
 CACHE = ROOT / ".bench-cache"
@@ -48,6 +48,7 @@ class Options:
     quick: bool = False
     threads: int | None = None  # BLAS/OpenMP threads in child processes (None: library default)
     params: dict[str, str] | None = None  # template parameter overrides (which layers a function gets)
+    prices: Path | None = None  # a price table of one's own for the cost keys (default: bench/aws_prices.json)
 
     def size(self, full: int, quick: int) -> int:
         return quick if self.quick else full
@@ -494,6 +495,7 @@ class LocalCloud:
                     "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
         for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "SUPPORTLENS_STACK"):
             self.env.pop(key, None)
+        self.env["SUPPORTLENS_LOCAL_REQUEST_LOG"] = str(home / "requests")  # every AWS call the functions make (bench/cost.py)
         self.state: dict[str, Any] = {}
 
     def cli(self, *args: str, timeout: float = 600) -> str:
@@ -612,18 +614,20 @@ def bench_e2e(opts: Options) -> dict[str, Any]:
                 time.sleep(0.5)
             e2e_s = time.perf_counter() - started
         invocations = lambda_reports(home / "logs")
+        costs = cost.e2e_cost(home, status, cloud.state, [t.text for t in tickets], opts.prices)
     details = {"rows_uploaded": info["rows"], "status_polls": polls, "local_up_s": round(up_s, 2), "batchwrite_items": n,
                "batchwrite_seconds": round(write_s, 2), "invocations": invocations}
     if status.get("status") != "complete":  # the emulator number still stands
         error = {"error": f"the upload was not complete after {e2e_s:.0f}s: {json.dumps(status) if status else 'no lineage'}"}
         return {"e2e_tickets_per_s": error, "emulator_batchwrite_items_per_s": round(emulator, 1), "e2e_vs_emulator": error,
-                "_details": {"e2e": details}}
+                **costs, "_details": {"e2e": details}}
     stored = int(status["tickets_stored"]) + int(status.get("duplicates", 0))
     e2e = stored / e2e_s
     return {
         "e2e_tickets_per_s": round(e2e, 1),
         "emulator_batchwrite_items_per_s": round(emulator, 1),
         "e2e_vs_emulator": round(e2e / emulator, 3),
+        **costs,
         "_details": {"e2e": {**details, "tickets_stored": stored, "seconds": round(e2e_s, 2)}},
     }
 
@@ -641,7 +645,8 @@ MEASUREMENTS = [
     Measurement("banking77", ("embedding_nmi_banking77",), bench_banking77),
     Measurement("ingest_speed", ("ingest_rows_per_s",), bench_ingest_speed),
     Measurement("ingest_memory", ("ingest_peak_rss_mb",), bench_ingest_memory),
-    Measurement("e2e", ("e2e_tickets_per_s", "emulator_batchwrite_items_per_s", "e2e_vs_emulator"), bench_e2e),
+    Measurement("e2e", ("e2e_tickets_per_s", "emulator_batchwrite_items_per_s", "e2e_vs_emulator",
+                        "aws_usd_per_million_tickets", "cost_breakdown", "cost_vs_floor"), bench_e2e),
     Measurement("cluster_100k", ("cluster_100k_s",), bench_cluster_100k),
     Measurement("cluster_1m", ("cluster_1m_s", "cluster_1m_peak_rss_mb"), bench_cluster_1m),
     Measurement("cold_start", ("cold_start_s",), bench_cold_start),
@@ -708,13 +713,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="template parameter for cold_start_s/function_size_mb (e.g. EmbeddingProvider=gemini)")
     parser.add_argument("--out", type=Path, help="also write the JSON to this file")
+    parser.add_argument("--prices", type=Path, help="AWS price table for the cost keys (default: bench/aws_prices.json)")
     args = parser.parse_args(argv)
     measurements = select(args.only)
     # Stopped from outside: unwind, so a local cloud this run started is shut down.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, signal.default_int_handler)
     params = dict(p.split("=", 1) for p in args.param)
-    result = run(measurements, Options(quick=args.quick, threads=args.threads, params=params or None))
+    result = run(measurements, Options(quick=args.quick, threads=args.threads, params=params or None, prices=args.prices))
     line = json.dumps(result, sort_keys=False, default=str)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

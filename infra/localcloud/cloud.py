@@ -17,6 +17,7 @@ from .deployer import Deployer, Deployment
 from .function_urls import FunctionUrlServer
 from .lambda_service import InvokeResult, LambdaService
 from .pollers import SqsPoller, StreamPoller, schedule_event, send_to_destination
+from .request_log import ENV as REQUEST_LOG_ENV, RequestLog
 
 log = logging.getLogger(__name__)
 REGION = "us-east-1"
@@ -67,6 +68,10 @@ class LocalCloud:
         self.pollers: list[SqsPoller | StreamPoller] = []
         self.url_servers: list[FunctionUrlServer] = []
         self._tick_lock = threading.Lock()
+        # Off by default; the bench sets it to count every AWS request the functions make (bench/cost.py).
+        request_log = os.environ.get(REQUEST_LOG_ENV)
+        self.request_log_dir = Path(request_log).resolve() if request_log else None
+        self._poller_log: RequestLog | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -83,7 +88,8 @@ class LocalCloud:
         self.deployment = Deployer(self.endpoint, REGION).deploy(self.template, self.parameters)
         if self.log_dir:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.lambdas = LambdaService(self.deployment.functions, base_env=self.env, log_dir=self.log_dir)
+        self.lambdas = LambdaService(self.deployment.functions, base_env=self.env, log_dir=self.log_dir,
+                                     request_log_dir=self.request_log_dir)
         for function, url in self.deployment.function_urls.items():
             self.url_servers.append(FunctionUrlServer(function, url["port"], url["auth_type"], self._url_invoker(function)).start())
         if poll:
@@ -97,13 +103,22 @@ class LocalCloud:
 
         return invoke
 
+    def _poller_client(self, service: str) -> Any:
+        """A client for an event-source poller; its calls are logged too (Lambda's SQS polls are billed)."""
+        client = self.client(service)
+        if self.request_log_dir is not None:
+            if self._poller_log is None:
+                self._poller_log = RequestLog(self.request_log_dir, "event-source-poller")
+            self._poller_log.register(client.meta.events)
+        return client
+
     def start_pollers(self) -> None:
         assert self.deployment and self.lambdas
         for esm in self.deployment.event_sources:
             if esm.kind == "sqs":
-                poller: SqsPoller | StreamPoller = SqsPoller(esm, self.lambdas, self.client("sqs"), REGION, sqs_concurrency())
+                poller: SqsPoller | StreamPoller = SqsPoller(esm, self.lambdas, self._poller_client("sqs"), REGION, sqs_concurrency())
             elif esm.kind == "dynamodb":
-                poller = StreamPoller(esm, self.lambdas, self.client("dynamodbstreams"), REGION, self.client("sqs"))
+                poller = StreamPoller(esm, self.lambdas, self._poller_client("dynamodbstreams"), REGION, self._poller_client("sqs"))
             else:
                 continue
             poller.start()

@@ -32,6 +32,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import IO, Any
 
+from . import request_log
+
 logger = logging.getLogger(__name__)
 
 __all__ = ["FunctionConfig", "InvokeResult", "LambdaService"]
@@ -237,8 +239,9 @@ class _Sandbox:
     """One execution environment: a worker process plus its Runtime API shim."""
 
     def __init__(self, config: FunctionConfig, env: dict[str, str], python: str, arn: str,
-                 log_file: IO[bytes] | None) -> None:
+                 log_file: IO[bytes] | None, command: list[str] | None = None) -> None:
         self.config = config
+        self.started_at = time.monotonic()  # the INIT phase runs from here to the first /next
         self.arn = arn
         self.cond = threading.Condition()
         self.pending: deque[_Invocation] = deque()
@@ -259,7 +262,7 @@ class _Sandbox:
         env = dict(env, AWS_LAMBDA_RUNTIME_API=f"127.0.0.1:{port}")
         try:
             self.proc = subprocess.Popen(
-                [python, "-m", "awslambdaric", config.handler],
+                command or [python, "-m", "awslambdaric", config.handler],
                 cwd=str(config.code_dir),
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -385,8 +388,12 @@ class LambdaService:
     """Invokes functions in per-function execution environments driven by awslambdaric."""
 
     def __init__(self, functions: list[FunctionConfig], *, base_env: dict[str, str] | None = None,
-                 python: str = sys.executable, log_dir: Path | None = None) -> None:
+                 python: str = sys.executable, log_dir: Path | None = None,
+                 request_log_dir: Path | None = None) -> None:
         self._base_env = dict(base_env or {})
+        # Off by default: with a directory, workers log every AWS call they make (request_log.py).
+        self._request_log_dir = Path(request_log_dir).resolve() if request_log_dir is not None else None
+        self._invocations_lock = threading.Lock()
         self._python = python
         self._log_dir = Path(log_dir) if log_dir is not None else None
         self._functions: dict[str, _Function] = {}
@@ -433,6 +440,7 @@ class LambdaService:
         if outcome != "done":
             report += f"\tStatus: {outcome}"
         self._platform_log(fn, report)
+        self._log_invocation(fn, sandbox, inv, result, outcome)
         if outcome == "done":
             self._release(fn, sandbox)  # warm, for the next invocation
         return result
@@ -474,7 +482,9 @@ class LambdaService:
                 raise RuntimeError("LambdaService has been stopped")
             cfg = fn.config
             logger.info("cold start of %s (%s)", cfg.name, cfg.function_name)
-            sb = _Sandbox(cfg, self._worker_env(cfg), self._python, self._arn(cfg), self._log_file(fn))
+            command = (request_log.bootstrap_command(self._python, cfg.handler)
+                       if self._request_log_dir is not None else None)
+            sb = _Sandbox(cfg, self._worker_env(cfg), self._python, self._arn(cfg), self._log_file(fn), command)
             fn.live.add(sb)
             return sb, True
 
@@ -559,7 +569,27 @@ class LambdaService:
             "AWS_DEFAULT_REGION": region,
             "PYTHONPATH": os.pathsep.join(paths),
         })
+        env.pop(request_log.ENV, None)
+        if self._request_log_dir is not None:
+            env[request_log.ENV] = str(self._request_log_dir)
         return env
+
+    def _log_invocation(self, fn: _Function, sandbox: _Sandbox, inv: _Invocation, result: InvokeResult,
+                        outcome: str) -> None:
+        """One line per invocation for the bill: duration, INIT time of a cold start, memory size."""
+        if self._request_log_dir is None:
+            return
+        init_ms = (inv.dispatched_at - sandbox.started_at) * 1000 if result.cold_start and inv.dispatched else 0.0
+        line = json.dumps({
+            "t": round(time.time(), 3), "function": fn.config.name, "function_name": fn.config.function_name,
+            "memory_mb": fn.config.memory_mb, "request_id": inv.request_id,
+            "trace": inv.trace_id.split(";")[0].removeprefix("Root="), "duration_ms": round(result.duration_ms, 3),
+            "init_ms": round(init_ms, 3), "cold": result.cold_start, "outcome": outcome,
+            "error": (result.error or {}).get("errorType")})
+        with self._invocations_lock:
+            self._request_log_dir.mkdir(parents=True, exist_ok=True)
+            with open(self._request_log_dir / request_log.INVOCATIONS, "a", encoding="utf-8") as f:
+                f.write(line + "\n")
 
     def _log_file(self, fn: _Function) -> IO[bytes] | None:
         if self._log_dir is None:
