@@ -23,6 +23,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shutil
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -125,15 +128,16 @@ def price_calls(calls: list[dict[str, Any]], bill: Bill, gsis: dict[str, list[st
     gsis = gsis or {}
     item_attrs: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)  # (table, key hash) -> attr hash -> size
     facts = {"ticket_put_wru": 0, "ticket_puts": 0, "ticket_put_bytes": 0, "empty_receives": 0, "calls": 0,
-             "aws_call_ms": defaultdict(float), "calls_by_op": defaultdict(int)}
+             "aws_call_spans": defaultdict(list), "calls_by_op": defaultdict(int), "wru_by_write": defaultdict(float)}
     for call in calls:
         svc, op, fn = call.get("svc"), call.get("op"), call.get("src", "unknown")
         if not svc or call.get("status") is None:
             continue  # no HTTP answer: nothing billed
         facts["calls"] += 1
         facts["calls_by_op"][f"{svc}.{op}"] += 1
-        if call.get("trace"):
-            facts["aws_call_ms"][call["trace"]] += float(call.get("ms") or 0)
+        if call.get("trace") and call.get("ms") is not None:
+            end = float(call.get("t") or 0)
+            facts["aws_call_spans"][call["trace"]].append((end - float(call["ms"]) / 1000, end))
         error = call.get("error")
         if svc == "dynamodb":
             _price_dynamodb(call, op, fn, error, bill, gsis, item_attrs, facts, tickets_table)
@@ -189,6 +193,8 @@ def _price_dynamodb(call: dict[str, Any], op: str, fn: str, error: str | None, b
                 if write["k"] in ("put", "update", "delete"):
                     units += gsi_wru(size, projection, write.get("key_size", 0), transactional)
             bill.add(fn, "dynamodb", "dynamodb_wru", units, "dynamodb_wru")
+            label = f"{_table_label(write['table'], tickets_table)} {write['k']}{' (transaction)' if transactional else ''}"
+            facts["wru_by_write"][label] += units
             if tickets_table and write["table"] == tickets_table and write["k"] == "put" and not error:
                 facts["ticket_puts"] += 1
                 facts["ticket_put_bytes"] += size
@@ -213,6 +219,23 @@ def _price_dynamodb(call: dict[str, Any], op: str, fn: str, error: str | None, b
             read = read * call["scanned"] / len(sizes)
         bill.add(fn, "dynamodb", "dynamodb_rru", rru(int(read), call.get("consistent", False)), "dynamodb_rru")
     # DescribeTable and other control-plane calls are free.
+
+
+def _table_label(table: str, tickets_table: str | None) -> str:
+    """'tickets', 'aggregates', ...: the physical name without its stack prefix."""
+    if tickets_table and table == tickets_table:
+        return "tickets"
+    return table.rsplit("-", 1)[-1]
+
+
+def busy_seconds(spans: list[tuple[float, float]]) -> float:
+    """Wall time covered by (start, end) spans: concurrent calls count once."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
 
 
 def _write_size(write: dict[str, Any], item_attrs: dict) -> int:
@@ -278,7 +301,7 @@ def cost_keys(request_log_dir: Path, tickets: int, prices: dict[str, Any] | None
     floor = floor_wru * bill.prices["dynamodb_wru"]
     # Time in AWS calls (the emulator's latency, not AWS's) inside each invocation, to show how much of the
     # measured GB-seconds is waiting on moto.
-    wait_ms = sum(facts["aws_call_ms"].get(i["trace"], 0) for i in invocations)
+    wait_ms = 1000 * sum(busy_seconds(facts["aws_call_spans"].get(i["trace"], [])) for i in invocations)
     busy_ms = sum(float(i.get("duration_ms") or 0) for i in invocations)
     empty_usd = facts["empty_receives"] * bill.prices["sqs_request"]
     breakdown = {
@@ -286,6 +309,7 @@ def cost_keys(request_log_dir: Path, tickets: int, prices: dict[str, Any] | None
         "usd_per_million_by_service": {k: round(v * per_million, 4) for k, v in sorted(bill.usd_service.items(), key=lambda kv: -kv[1])},
         "usd_per_million_by_function": {k: round(v * per_million, 4) for k, v in sorted(bill.usd_function.items(), key=lambda kv: -kv[1])},
         "units_per_ticket": {k: round(v / max(1, tickets), 4) for k, v in sorted(bill.units.items())},
+        "wru_per_ticket_by_write": {k: round(v / max(1, tickets), 4) for k, v in sorted(facts["wru_by_write"].items(), key=lambda kv: -kv[1])},
         "floor_usd_per_million": round(floor * per_million, 4),
         "ticket_item_mean_bytes": round(facts["ticket_put_bytes"] / max(1, facts["ticket_puts"]), 1),
         "ticket_item_mean_wru": round(facts["ticket_put_wru"] / max(1, facts["ticket_puts"]), 3),
@@ -330,11 +354,30 @@ def comprehend_usd_per_million(text_lengths: list[int], prices: dict[str, Any], 
 def e2e_cost(home: Path, status: dict[str, Any], state: dict[str, Any], texts: list[str],
              prices_file: Path | None = None) -> dict[str, Any]:
     """The three cost keys of the e2e run in a bench home (the local cloud logged to home/requests)."""
+    keep = os.environ.get("SUPPORTLENS_BENCH_KEEP_REQUESTS")
+    if keep:  # to price the same run again (other prices, new accounting): python -m bench.cost DIR TICKETS
+        shutil.copytree(home / "requests", Path(keep) / "requests", dirs_exist_ok=True)
+        shutil.copytree(home / "logs", Path(keep) / "logs", dirs_exist_ok=True)
+        (Path(keep) / "run.json").write_text(json.dumps({"status": status, "outputs": state.get("outputs") or {}}, default=str))
     try:
         prices = load_prices(prices_file)
         tickets = int(status.get("tickets_stored") or 0)
         return cost_keys(home / "requests", tickets, prices, tickets_table=(state.get("outputs") or {}).get("TicketsTableName"),
-                         function_logs=home / "logs", comprehend=comprehend_usd_per_million([len(t) for t in texts], prices))
+                         function_logs=home / "logs", comprehend=comprehend_usd_per_million([len(t) for t in texts], prices) if texts else None)
     except Exception as exc:  # the e2e numbers still stand
         error = {"error": f"{type(exc).__name__}: {exc}"[:1000]}
         return {"aws_usd_per_million_tickets": error, "cost_breakdown": error, "cost_vs_floor": error}
+
+
+def main(argv: list[str]) -> int:
+    """Price a kept run again: python -m bench.cost DIR [--prices FILE] (DIR from SUPPORTLENS_BENCH_KEEP_REQUESTS)."""
+    directory = Path(argv[0])
+    prices_file = Path(argv[argv.index("--prices") + 1]) if "--prices" in argv else None
+    run = json.loads((directory / "run.json").read_text())
+    keys = e2e_cost(directory, run["status"], {"outputs": run["outputs"]}, [], prices_file)
+    print(json.dumps(keys, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -28,22 +28,28 @@ def test_two_concurrent_invocations_on_overlapping_chunks_count_each_ticket_once
 
     aws_adapter.client.cache_clear()
     ddb = aws_adapter.client("dynamodb")
-    barrier = threading.Barrier(2, timeout=60)
-    held = threading.local()
+    arrived = threading.Condition()
+    chunks: set[str] = set()
     passed: list[str] = []
 
-    def hold(params, **_):  # the first ticket write of each invocation waits for the other one
-        if params["TransactItems"][0].get("Put", {}).get("TableName") == tickets_table and not getattr(held, "done", False):
-            held.done = True
-            barrier.wait()
-            passed.append(threading.current_thread().name)
+    def hold(params, **_):  # every ticket put waits until both invocations are at their ticket writes
+        if params.get("TableName") != tickets_table:
+            return
+        chunk = params["Item"]["chunk_id"]["S"]
+        with arrived:
+            if chunk not in chunks:
+                chunks.add(chunk)
+                arrived.notify_all()
+            assert arrived.wait_for(lambda: len(chunks) == 2, timeout=60)
+            if chunk not in passed:
+                passed.append(chunk)
 
-    ddb.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", hold)
+    ddb.meta.events.register("provide-client-params.dynamodb.PutItem", hold)
     try:
         with ThreadPoolExecutor(2) as pool:
             responses = list(pool.map(lambda record: enrich([record]), records))
     finally:
-        ddb.meta.events.unregister("provide-client-params.dynamodb.TransactWriteItems", hold)
+        ddb.meta.events.unregister("provide-client-params.dynamodb.PutItem", hold)
         aws_adapter.client.cache_clear()
     assert responses == [{"batchItemFailures": []}] * 2
     assert len(set(passed)) == 2  # both invocations were at their ticket write at the same moment
@@ -65,29 +71,39 @@ def test_two_concurrent_invocations_on_overlapping_chunks_count_each_ticket_once
 
 
 def test_transaction_conflicts_are_retried_on_the_ticket_write_and_the_counters(deployment, enrich):
-    """DynamoDB cancels one of two concurrent transactions on one item (TransactionConflict; moto
-    never does): injected once on the ticket write and once on the counters, both are retried."""
+    """DynamoDB rejects a write to an item another transaction holds (TransactionConflictException on a
+    PutItem, TransactionConflict in a transaction; moto never does): injected once on a ticket put and
+    once on the counters, both are retried."""
     run = uuid.uuid4().hex[:8]
     file_id = file_row(deployment, run, 5)
     aws_adapter.client.cache_clear()
     ddb = aws_adapter.client("dynamodb")
     injected: list[str] = []
+    lock = threading.Lock()
 
     def conflict(request, **_):
         body = json.loads(request.body)
-        kind = "counters" if any(i.get("Put", {}).get("Item", {}).get("pk") == {"S": "marker"} for i in body["TransactItems"]) else "tickets"
-        if run in request.body.decode() and kind not in injected:
-            injected.append(kind)
-            reasons = [{"Code": "TransactionConflict" if n == len(body["TransactItems"]) - 1 else "None"}
-                       for n in range(len(body["TransactItems"]))]
-            return error_response(400, "TransactionCanceledException", {"CancellationReasons": reasons})
+        if run not in request.body.decode():
+            return None
+        with lock:
+            if "TransactItems" in body:
+                if any(i.get("Put", {}).get("Item", {}).get("pk") == {"S": "marker"} for i in body["TransactItems"]) and "counters" not in injected:
+                    injected.append("counters")
+                    reasons = [{"Code": "TransactionConflict" if n == len(body["TransactItems"]) - 1 else "None"}
+                               for n in range(len(body["TransactItems"]))]
+                    return error_response(400, "TransactionCanceledException", {"CancellationReasons": reasons})
+            elif body.get("TableName") == deployment.outputs["TicketsTableName"] and "tickets" not in injected:
+                injected.append("tickets")
+                return error_response(400, "TransactionConflictException", {})
         return None
 
     ddb.meta.events.register("before-send.dynamodb.TransactWriteItems", conflict)
+    ddb.meta.events.register("before-send.dynamodb.PutItem", conflict)
     try:
         assert enrich([batch(file_id, 0, [ticket(run, i) for i in range(5)])]) == {"batchItemFailures": []}
     finally:
         ddb.meta.events.unregister("before-send.dynamodb.TransactWriteItems", conflict)
+        ddb.meta.events.unregister("before-send.dynamodb.PutItem", conflict)
         aws_adapter.client.cache_clear()
     assert injected == ["tickets", "counters"]
     assert len(dynamo.batch_get(deployment.outputs["TicketsTableName"], "ticket_id", [f"{run}-{i}" for i in range(5)], "ticket_id")) == 5

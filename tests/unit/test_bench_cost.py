@@ -1,0 +1,192 @@
+"""The cost arithmetic of bench/cost.py and the request descriptions of infra/localcloud/request_log.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import cost
+from localcloud import request_log as rl
+from supportlens.adapters.dynamo import serialize
+
+
+def test_write_units_round_each_item_up_to_a_kb_and_transactions_double():
+    assert [cost.wru(n) for n in (0, 1, 1024, 1025, 4096, 4097)] == [1, 1, 1, 2, 4, 5]
+    assert cost.wru(1025, transactional=True) == 4
+    assert cost.wru(10, transactional=True) == 2
+
+
+def test_read_units_round_to_4_kb_half_for_eventual_double_for_transactions():
+    assert cost.rru(4096, consistent=True) == 1.0
+    assert cost.rru(4097, consistent=True) == 2.0
+    assert cost.rru(4097) == 1.0  # eventually consistent: half
+    assert cost.rru(10) == 0.5
+    assert cost.rru(4097, transactional=True) == 4.0
+
+
+def test_sqs_bills_started_64_kb_chunks_with_a_minimum_of_one():
+    assert [cost.sqs_units(n) for n in (0, 1, 65536, 65537, 262144)] == [1, 1, 1, 2, 4]
+
+
+def test_gb_seconds_round_up_to_the_millisecond_at_the_memory_size():
+    assert cost.gb_seconds(1000.2, 1024) == pytest.approx(1.001)
+    assert cost.gb_seconds(500, 1769) == pytest.approx(0.5 * 1769 / 1024)
+
+
+def test_gsi_adds_the_projected_item():
+    assert cost.gsi_wru(3000, "ALL") == 3
+    assert cost.gsi_wru(3000, "KEYS_ONLY", key_size=40) == 1
+    assert cost.gsi_wru(3000, "ALL", transactional=True) == 6
+
+
+def test_item_size_follows_dynamodbs_rules():
+    assert rl.item_size({"pk": {"S": "abc"}}) == 5  # name + UTF-8 bytes
+    assert rl.item_size({"é": {"S": "é"}}) == 4
+    assert rl.item_size({"n": {"N": "12345"}}) == 1 + 4  # 5 significant digits: 3 bytes + 1
+    assert rl.item_size({"b": {"BOOL": True}, "z": {"NULL": True}}) == 4
+    assert rl.item_size({"m": {"M": {"ab": {"S": "xyz"}}}}) == 1 + 3 + 1 + 2 + 3
+    assert rl.item_size({"l": {"L": [{"S": "a"}, {"N": "1"}]}}) == 1 + 3 + (1 + 1) + (1 + 2)
+    assert rl.item_size({"bin": {"B": b"\x00" * 10}}) == 13
+    big = serialize({"ticket_id": "t1", "text": "x" * 2000})
+    assert rl.item_size(big) == len("ticket_id") + 2 + len("text") + 2000
+
+
+def _call(op: str, params: dict, parsed: dict | None = None, svc: str = "dynamodb", src: str = "fn", error: str | None = None) -> dict:
+    record = {"svc": svc, "op": op, "src": src, "status": 400 if error else 200, "trace": "t1",
+              **rl.describe_request(svc, op, params)}
+    record.update(rl.describe_response(svc, op, parsed or {}, record))
+    if error:
+        record["error"] = error
+    return record
+
+
+def _bill() -> cost.Bill:
+    return cost.Bill(cost.load_prices())
+
+
+def test_a_transaction_costs_twice_the_same_puts_and_a_conditional_failure_still_costs():
+    item = serialize({"ticket_id": "t1", "chunk_id": "c1", "text": "y" * 1500})  # ~1.5 KB: 2 WRU
+    put = {"TableName": "x-tickets", "Item": item, "ConditionExpression": "attribute_not_exists(ticket_id)"}
+    bill = _bill()
+    facts = cost.price_calls([_call("TransactWriteItems", {"TransactItems": [{"Put": put}, {"Put": put}]})], bill, tickets_table="x-tickets")
+    assert bill.units["dynamodb_wru"] == 8
+    assert facts["ticket_put_wru"] == 4  # the floor: the same two items written once, plainly
+    bill = _bill()
+    cost.price_calls([_call("PutItem", put), _call("PutItem", put, error="ConditionalCheckFailedException")], bill)
+    assert bill.units["dynamodb_wru"] == 4
+    bill = _bill()
+    cost.price_calls([_call("PutItem", put, error="ValidationException")], bill)
+    assert bill.units["dynamodb_wru"] == 0
+
+
+def test_batch_write_skips_unprocessed_items_and_gsis_add_their_writes():
+    small, large = serialize({"pk": "a", "v": "z" * 100}), serialize({"pk": "b", "v": "z" * 3000})
+    params = {"RequestItems": {"agg": [{"PutRequest": {"Item": small}}, {"PutRequest": {"Item": large}}]}}
+    bill = _bill()
+    cost.price_calls([_call("BatchWriteItem", params, {"UnprocessedItems": {"agg": [{"PutRequest": {"Item": large}}]}})], bill)
+    assert bill.units["dynamodb_wru"] == 1
+    bill = _bill()
+    cost.price_calls([_call("BatchWriteItem", params)], bill, gsis={"agg": ["ALL"]})
+    assert bill.units["dynamodb_wru"] == (1 + 3) * 2
+
+
+def test_an_update_is_billed_on_the_items_size_after_it_including_earlier_updates():
+    def add(names: list[str]) -> dict:
+        return {"TableName": "agg", "Key": {"pk": {"S": "day#1"}, "sk": {"S": "c"}},
+                "UpdateExpression": "ADD " + ", ".join(f"#c{i} :v{i}" for i in range(len(names))),
+                "ExpressionAttributeNames": {f"#c{i}": n for i, n in enumerate(names)},
+                "ExpressionAttributeValues": {f":v{i}": {"N": "1"} for i in range(len(names))}}
+    first = [f"counter_{i:03d}" for i in range(60)]  # 60 x (11 + 2) bytes: under 1 KB
+    second = [f"counter_{i:03d}" for i in range(60, 120)]  # together: over 1 KB
+    bill = _bill()
+    cost.price_calls([_call("UpdateItem", add(first)), _call("UpdateItem", add(second)), _call("UpdateItem", add(first))], bill)
+    assert bill.units["dynamodb_wru"] == 1 + 2 + 2
+
+
+def test_reads_queries_and_batch_gets():
+    item = serialize({"pk": "a", "v": "z" * 5000})  # 5 KB: 2 x 4 KB
+    bill = _bill()
+    cost.price_calls([
+        _call("GetItem", {"TableName": "t", "Key": {}, "ConsistentRead": True}, {"Item": item}),  # 2
+        _call("GetItem", {"TableName": "t", "Key": {}}, {}),  # missing, eventual: 0.5
+        _call("Query", {"TableName": "t", "ConsistentRead": True}, {"Items": [item, item], "ScannedCount": 2}),  # 10 KB: 3
+        _call("BatchGetItem", {"RequestItems": {"t": {"Keys": [{}, {}, {}]}}}, {"Responses": {"t": [item]}}),  # 1 + 0.5 + 0.5
+    ], bill)
+    assert bill.units["dynamodb_rru"] == 2 + 0.5 + 3 + 2
+
+
+def test_sqs_requests_count_payload_chunks_and_empty_receives_apart():
+    body = "q" * 40_000
+    bill = _bill()
+    facts = cost.price_calls([
+        _call("SendMessageBatch", {"QueueUrl": "http://x/q", "Entries": [{"MessageBody": body}, {"MessageBody": body}]}, svc="sqs"),  # 80 KB: 2
+        _call("ReceiveMessage", {"QueueUrl": "http://x/q"}, {"Messages": [{"Body": body}]}, svc="sqs"),  # 1
+        _call("ReceiveMessage", {"QueueUrl": "http://x/q"}, {}, svc="sqs"),  # empty: apart
+        _call("DeleteMessageBatch", {"QueueUrl": "http://x/q", "Entries": [{}, {}]}, svc="sqs"),  # 1
+    ], bill)
+    assert bill.units["sqs_requests"] == 4
+    assert facts["empty_receives"] == 1
+
+
+def test_descriptions_hold_sizes_never_values():
+    secret = "jane.doe@example.com called about card 4111 1111 1111 1111"
+    item = serialize({"ticket_id": "twcs:secret-id-77", "text": secret, "chunk_id": "file#chunk1"})
+    records = [
+        rl.describe_request("dynamodb", "PutItem", {"TableName": "t", "Item": item, "ConditionExpression": "x"}),
+        rl.describe_request("dynamodb", "UpdateItem", {"TableName": "t", "Key": {"pk": {"S": "customer#secret-id-77"}},
+                                                      "UpdateExpression": "SET #a = :v", "ExpressionAttributeNames": {"#a": "note"},
+                                                      "ExpressionAttributeValues": {":v": {"S": secret}}}),
+        rl.describe_request("sqs", "SendMessage", {"QueueUrl": "http://q/tickets", "MessageBody": secret}),
+        rl.describe_request("s3", "PutObject", {"Bucket": "b", "Key": "quarantine/secret-id-77.jsonl", "Body": secret.encode()}),
+        rl.describe_response("dynamodb", "Query", {"Items": [item]}, {}),
+        rl.describe_response("sqs", "ReceiveMessage", {"Messages": [{"Body": secret}]}, {}),
+    ]
+    text = json.dumps(records)
+    for value in ("jane", "4111", "secret-id-77", "quarantine/secret"):
+        assert value not in text
+    assert records[0]["writes"][0]["size"] == rl.item_size(item)
+
+
+def test_cost_keys_and_the_floor_from_a_log_directory(tmp_path: Path):
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    item = serialize({"ticket_id": "t", "chunk_id": "c", "text": "w" * 1500})  # 2 WRU plain
+    put = {"TableName": "dev-tickets", "Item": item, "ConditionExpression": "attribute_not_exists(ticket_id)"}
+    lines = [_call("TransactWriteItems", {"TransactItems": [{"Put": put}] * 10}, src="dev-enrich") for _ in range(10)]
+    (calls / "dev-enrich.1.jsonl").write_text("".join(json.dumps({**c, "t": i}) + "\n" for i, c in enumerate(lines)))
+    (tmp_path / "invocations.jsonl").write_text(json.dumps(
+        {"function": "Enrich", "function_name": "dev-enrich", "memory_mb": 1024, "trace": "t1", "duration_ms": 1000, "init_ms": 0}) + "\n")
+    keys = cost.cost_keys(tmp_path, tickets=100, tickets_table="dev-tickets")
+    wru_usd = 0.625e-6
+    floor = 100 * 2 * wru_usd
+    total = 2 * floor + 0.20e-6 + 1.0 * 0.0000166667
+    assert keys["cost_breakdown"]["floor_usd_per_million"] == pytest.approx(floor * 1e4, rel=1e-3)
+    assert keys["aws_usd_per_million_tickets"] == pytest.approx(total * 1e4, rel=1e-3)
+    assert keys["cost_vs_floor"] == pytest.approx(total / floor, rel=1e-3)
+    assert set(keys["cost_breakdown"]["usd_per_million_by_function"]) == {"dev-enrich"}
+    with pytest.raises(RuntimeError, match="empty"):
+        cost.cost_keys(tmp_path / "nothing", tickets=1)
+
+
+def test_a_users_price_file_overrides_the_table(tmp_path: Path):
+    own = tmp_path / "prices.json"
+    own.write_text(json.dumps({"as_of": "2030-01-01", "prices": {"dynamodb_wru": {"usd": 1.0}}}))
+    table = cost.load_prices(own)
+    assert table["prices"]["dynamodb_wru"]["usd"] == 1.0 and table["as_of"] == "2030-01-01"
+    assert table["prices"]["dynamodb_rru"]["usd"] == 0.125e-6  # the rest from the repo's table
+    every = cost.load_prices()["prices"]
+    assert all("source" in p and "checked" in p for p in every.values())
+
+
+def test_comprehend_bills_100_character_units_with_a_3_unit_minimum():
+    prices = cost.load_prices()
+    result = cost.comprehend_usd_per_million([50, 300, 301, 1000], prices, apis=3)
+    assert result["mean_units_per_request"] == (3 + 3 + 4 + 10) / 4
+    assert result["usd_per_million_tickets"] == pytest.approx(5 * 3 * 0.0001 * 1e6)
+
+
+def test_busy_seconds_counts_concurrent_calls_once():
+    assert cost.busy_seconds([(0.0, 1.0), (0.5, 1.5), (3.0, 4.0)]) == pytest.approx(2.5)
+    assert cost.busy_seconds([]) == 0.0
