@@ -235,3 +235,30 @@ def test_counter_rows_of_one_day_from_several_chunks_add_up():
     assert counts["tickets"] == 3 and counts["abusive"] == 2
     assert behaviour.row_day("profile") is None and behaviour.row_day("2024-13-01#x") is None
 
+
+
+def test_packed_complaint_items_unpack_to_the_rows_coordinated_reads():
+    from supportlens.logic.behaviour import MAX_PACKED_BYTES, complaint_rows, unpack_complaints
+
+    groups = {("2024-06-01T09", f"{i:020x}"): {"accounts": {f"a{i}", "b"}, "tickets": {f"t{i}"}, "company": "acme" if i % 2 else None}
+              for i in range(40)}
+    groups[("2024-06-01T10", "f" * 20)] = {"accounts": {"z"}, "tickets": {"tz"}, "company": None}
+    items = complaint_rows(groups, "file#chunk3", expires=123)
+    assert len(items) == 2  # one per hour: 41 fingerprints, 2 items (each at least 1 WRU)
+    assert {i["pk"] for i in items} == {"complaint#2024-06-01T09", "complaint#2024-06-01T10"}
+    rows = unpack_complaints(items)
+    assert len(rows) == 41
+    found = behaviour.coordinated(rows, min_accounts=2)
+    assert len(found) == 40 and all(len(f["accounts"]) == 2 and f["tickets"] for f in found)
+    # The same chunk writes the same keys again (redelivery), another chunk other keys.
+    assert [i["sk"] for i in complaint_rows(groups, "file#chunk3", 1)] == [i["sk"] for i in items]
+    assert not {i["sk"] for i in complaint_rows(groups, "file#chunk4", 1)} & {i["sk"] for i in items}
+    # Rows written before packing (one fingerprint each) still read.
+    old = {"pk": "complaint#2024-06-01T09", "sk": f"{'e' * 20}#abc", "accounts": ["q"], "tickets": ["tq"]}
+    assert unpack_complaints([old]) == [old]
+    # A chunk with many large fingerprints is split under the item limit.
+    wide = {("2024-06-01T09", f"{i:020x}"): {"accounts": {f"acct-{i}-{j:04d}" for j in range(200)}, "tickets": set(), "company": None}
+            for i in range(200)}
+    parts = complaint_rows(wide, "c", 1)
+    assert len(parts) > 1 and all(len(str(p["fingerprints"])) < MAX_PACKED_BYTES * 1.2 for p in parts)
+    assert len(unpack_complaints(parts)) == 200

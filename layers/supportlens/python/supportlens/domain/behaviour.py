@@ -6,7 +6,8 @@ Pure functions only. Storage layout (Aggregates table), written by logic/behavio
   pk "customer#<id>"          sk "<YYYY-MM-DD>#<chunk>" counters of one day from one chunk (a put: redelivery rewrites it)
   pk "customer#<id>"          sk "profile"        score, reasons, counts over the last 30 days
   pk "behaviour#<YYYY-MM-DD>" sk "<id>"           profiles refreshed that (UTC) day, for alert rules
-  pk "complaint#<hour>"       sk "<fingerprint>#<chunk>" accounts and tickets of one chunk (merged when read)
+  pk "complaint#<hour>"       sk "packed<n>#<chunk>" {fingerprint: accounts, tickets, company} of one chunk
+                                                  (unpacked to rows sk "<fingerprint>#<chunk>" and merged when read)
   pk "active#<YYYY-MM-DD>"    sk "top#<chunk>"    one chunk's most active customers that day (merged when read)
 """
 

@@ -3,13 +3,14 @@ record complaint fingerprints per hour, refresh the profiles of customers whose 
 carry a signal.
 
 Safe to repeat: a chunk's counter rows (customer, day, chunk) and fingerprint rows (hour,
-fingerprint, chunk) are keyed by the chunk and written with BatchWriteItem (a redelivery
+chunk: all the chunk's fingerprints of that hour in one item) are keyed by the chunk and written with BatchWriteItem (a redelivery
 rewrites the same rows; one request per 25 rows instead of one UpdateItem each), profiles are
 recomputed from them, and index rows are overwritten.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -17,10 +18,14 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, TypeVar
 
 from ..adapters import dynamo
+from ..adapters.aws import bounded_groups
 from ..domain import behaviour
 from ..settings import Settings
 
 MAX_ACCOUNTS_PER_FINGERPRINT = 200  # per chunk row: far above any alert threshold; keeps each item small
+MAX_FINGERPRINTS_PER_ITEM = 500
+MAX_PACKED_BYTES = 300_000  # a packed complaint item stays well under DynamoDB's 400 KB
+PACKED_PREFIX = "packed"  # sk of a packed item: never a fingerprint (those are 20 hex digits)
 COMPLAINT_TTL_S = 14 * 24 * 3600
 PROFILE_INDEX_TTL_S = 7 * 24 * 3600
 WORKERS = 8  # below the client's max_pool_connections (20)
@@ -41,13 +46,7 @@ def record_behaviour(items: list[dict[str, Any]], settings: Settings, chunk_id: 
                                for (customer, day), counters in sorted(deltas.items())] + activity)
 
     groups = behaviour.complaint_groups(items)
-    expires = int(time.time()) + COMPLAINT_TTL_S
-    dynamo.batch_write(table, [
-        {"pk": f"complaint#{hour}", "sk": behaviour.chunk_row_sk(fp, chunk_id), "expires_at": expires,
-         "accounts": sorted(group["accounts"])[:MAX_ACCOUNTS_PER_FINGERPRINT],
-         "tickets": sorted(group["tickets"])[:MAX_ACCOUNTS_PER_FINGERPRINT],
-         **({"company": group["company"]} if group["company"] else {})}
-        for (hour, fp), group in sorted(groups.items())])
+    dynamo.batch_write(table, complaint_rows(groups, chunk_id, int(time.time()) + COMPLAINT_TTL_S))
 
     latest: dict[str, str] = {}
     for item in items:
@@ -91,5 +90,36 @@ def recent_profiles(settings: Settings, today: date, days: int = 2) -> list[dict
     return list(newest.values())
 
 
+def complaint_rows(groups: dict[tuple[str, str], dict[str, Any]], chunk_id: str, expires: int) -> list[dict[str, Any]]:
+    """One item per hour and chunk holding all of that chunk's fingerprints of the hour (not one item per
+    fingerprint: most fingerprints are seen once, and every item costs at least 1 WRU), split into
+    parts well under the 400 KB item limit. The key holds the chunk, so a redelivery rewrites them."""
+    by_hour: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for (hour, fp), group in sorted(groups.items()):
+        entry = {"accounts": sorted(group["accounts"])[:MAX_ACCOUNTS_PER_FINGERPRINT],
+                 "tickets": sorted(group["tickets"])[:MAX_ACCOUNTS_PER_FINGERPRINT],
+                 **({"company": group["company"]} if group["company"] else {})}
+        by_hour.setdefault(hour, []).append((fp, entry))
+    rows = []
+    for hour, entries in by_hour.items():
+        size = lambda e: len(e[0]) + len(json.dumps(e[1]))  # noqa: E731 - close to DynamoDB's count for strings
+        for part, group in enumerate(bounded_groups(entries, size, MAX_FINGERPRINTS_PER_ITEM, MAX_PACKED_BYTES)):
+            rows.append({"pk": f"complaint#{hour}", "sk": behaviour.chunk_row_sk(f"{PACKED_PREFIX}{part}", chunk_id),
+                         "expires_at": expires, "fingerprints": dict(group)})
+    return rows
+
+
 def complaint_buckets(settings: Settings, hours: list[str]) -> dict[str, list[dict[str, Any]]]:
-    return {hour: dynamo.query_pk(settings.aggregates_table, f"complaint#{hour}") for hour in hours}
+    """Per hour, rows {sk: fingerprint#chunk, accounts, tickets, company?} (packed items unpacked)."""
+    return {hour: unpack_complaints(dynamo.query_pk(settings.aggregates_table, f"complaint#{hour}")) for hour in hours}
+
+
+def unpack_complaints(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = []
+    for item in items:
+        if "fingerprints" not in item:  # one fingerprint per item, as written before packing
+            rows.append(item)
+            continue
+        chunk = str(item["sk"]).rsplit("#", 1)[-1]
+        rows.extend({"pk": item["pk"], "sk": f"{fp}#{chunk}", **entry} for fp, entry in item["fingerprints"].items())
+    return rows
