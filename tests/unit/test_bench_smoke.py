@@ -60,6 +60,17 @@ def test_quick_run_on_the_local_cloud():
     details = result["details"]["e2e"]
     assert details["tickets_stored"] == details["rows_uploaded"]
     assert any(name.endswith("enrich") for name in details["invocations"])  # read from the functions' REPORT lines
+    # The cost keys come from the requests the functions really made (the local cloud's request log).
+    for key in ("aws_usd_per_million_tickets", "cost_vs_floor"):
+        assert_measured(result, key)
+    breakdown = result["cost_breakdown"]
+    assert "error" not in breakdown, breakdown
+    calls = breakdown["aws_calls_by_operation"]
+    assert calls["dynamodb.PutItem"] >= details["tickets_stored"]  # one conditional put per stored ticket
+    assert calls.get("sqs.ReceiveMessage", 0) > 0  # the event-source pollers' receives are counted too
+    assert any(name.endswith("enrich") for name in breakdown["usd_per_million_by_function"])
+    assert breakdown["units_per_ticket"]["dynamodb_wru"] >= breakdown["ticket_item_mean_wru"]
+    assert result["cost_vs_floor"] >= 1
 
 
 def test_lambda_report_lines_are_summarised(tmp_path: Path):
