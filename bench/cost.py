@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 PRICES = Path(__file__).with_name("aws_prices.json")
+TEMPLATE = Path(__file__).resolve().parents[1] / "template.yaml"
 KB = 1024
 SQS_UNIT = 64 * 1024
 GB = 1024**3
@@ -189,12 +190,12 @@ def _price_dynamodb(call: dict[str, Any], op: str, fn: str, error: str | None, b
                     continue
             size = _write_size(write, item_attrs)
             units = wru(size, transactional)
-            for projection in gsis.get(write["table"], []):
+            label = _table_label(write["table"], tickets_table)
+            for projection in gsis.get(label, []):
                 if write["k"] in ("put", "update", "delete"):
                     units += gsi_wru(size, projection, write.get("key_size", 0), transactional)
             bill.add(fn, "dynamodb", "dynamodb_wru", units, "dynamodb_wru")
-            label = f"{_table_label(write['table'], tickets_table)} {write['k']}{' (transaction)' if transactional else ''}"
-            facts["wru_by_write"][label] += units
+            facts["wru_by_write"][f"{label} {write['k']}{' (transaction)' if transactional else ''}"] += units
             if tickets_table and write["table"] == tickets_table and write["k"] == "put" and not error:
                 facts["ticket_puts"] += 1
                 facts["ticket_put_bytes"] += size
@@ -236,6 +237,24 @@ def busy_seconds(spans: list[tuple[float, float]]) -> float:
             total += end - max(start, reach)
             reach = end
     return total
+
+
+def template_gsis(template: Path) -> dict[str, list[str]]:
+    """Per table (its name's last part: 'tickets', 'aggregates', ...), the projection type of each GSI
+    template.yaml gives it. A put or update writes each GSI too; today the template has none."""
+    from infra.localcloud.template import load_template
+
+    out: dict[str, list[str]] = {}
+    for logical_id, resource in (load_template(template).get("Resources") or {}).items():
+        if resource.get("Type") != "AWS::DynamoDB::Table":
+            continue
+        props = resource.get("Properties") or {}
+        name = props.get("TableName", logical_id)
+        name = name.get("Fn::Sub", logical_id) if isinstance(name, dict) else str(name)
+        indexes = props.get("GlobalSecondaryIndexes") or []
+        if indexes:
+            out[str(name).rsplit("-", 1)[-1]] = [(i.get("Projection") or {}).get("ProjectionType", "KEYS_ONLY") for i in indexes]
+    return out
 
 
 def _write_size(write: dict[str, Any], item_attrs: dict) -> int:
@@ -321,6 +340,7 @@ def cost_keys(request_log_dir: Path, tickets: int, prices: dict[str, Any] | None
         "idle_sqs_empty_receives": facts["empty_receives"],
         "idle_sqs_empty_receives_usd": round(empty_usd, 8),
         "tickets_table": tickets_table,
+        "gsis": gsis or {},
         "prices": {"as_of": prices.get("as_of"), "region": prices.get("region"), "file": prices.get("file", str(PRICES.name))},
     }
     if comprehend:
@@ -363,14 +383,63 @@ def e2e_cost(home: Path, status: dict[str, Any], state: dict[str, Any], texts: l
         prices = load_prices(prices_file)
         tickets = int(status.get("tickets_stored") or 0)
         return cost_keys(home / "requests", tickets, prices, tickets_table=(state.get("outputs") or {}).get("TicketsTableName"),
-                         function_logs=home / "logs", comprehend=comprehend_usd_per_million([len(t) for t in texts], prices) if texts else None)
+                         function_logs=home / "logs", gsis=template_gsis(TEMPLATE), comprehend=comprehend_usd_per_million([len(t) for t in texts], prices) if texts else None)
     except Exception as exc:  # the e2e numbers still stand
         error = {"error": f"{type(exc).__name__}: {exc}"[:1000]}
         return {"aws_usd_per_million_tickets": error, "cost_breakdown": error, "cost_vs_floor": error}
 
 
+def live_sample(source: Path, target: Path, hours: float = 1.0) -> int:
+    """The TWCS sample as a live hour would bring it: every tweet, in the same order and threads, its
+    created_at squeezed linearly into the last `hours` hours. The upload the bench makes spans 60
+    days of 100+ brands, which no chunk of a live stream does; counter rows per chunk follow that."""
+    import csv
+    from datetime import datetime, timedelta, timezone
+
+    fmt = "%a %b %d %H:%M:%S %z %Y"
+    with source.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        header, rows = list(reader.fieldnames or []), list(reader)
+    stamps = [datetime.strptime(r["created_at"], fmt) for r in rows]
+    # By rank, not by linear scale: a few years-old tweets would squeeze the rest into one second.
+    rank = {stamp: i for i, stamp in enumerate(sorted(set(stamps)))}
+    start = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(hours=hours)
+    for row, stamp in zip(rows, stamps):
+        row["created_at"] = (start + timedelta(seconds=rank[stamp] / max(1, len(rank)) * hours * 3600)).strftime(fmt)
+    with target.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=header, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return len(rows)
+
+
+def live_e2e(out: Path | None = None) -> dict[str, Any]:
+    """`python -m bench.cost --live-e2e`: the e2e measurement (counted the same way) on `live_sample`."""
+    import tempfile
+
+    from bench import gen, run
+
+    with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
+        sample = Path(tmp) / "twcs_live_hour.csv"
+        live_sample(gen.SAMPLE, sample)
+        original, gen.SAMPLE = gen.SAMPLE, sample
+        try:
+            result = run.bench_e2e(run.Options())
+        finally:
+            gen.SAMPLE = original
+    result["details"] = result.pop("_details", {})
+    if out:
+        out.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    return result
+
+
 def main(argv: list[str]) -> int:
-    """Price a kept run again: python -m bench.cost DIR [--prices FILE] (DIR from SUPPORTLENS_BENCH_KEEP_REQUESTS)."""
+    """Price a kept run again: python -m bench.cost DIR [--prices FILE] (DIR from SUPPORTLENS_BENCH_KEEP_REQUESTS);
+    or measure the e2e run on a live hour of the sample: python -m bench.cost --live-e2e [--out FILE]."""
+    if argv[:1] == ["--live-e2e"]:
+        out = Path(argv[argv.index("--out") + 1]) if "--out" in argv else None
+        print(json.dumps(live_e2e(out), default=str))
+        return 0
     directory = Path(argv[0])
     prices_file = Path(argv[argv.index("--prices") + 1]) if "--prices" in argv else None
     run = json.loads((directory / "run.json").read_text())

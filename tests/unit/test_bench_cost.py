@@ -190,3 +190,23 @@ def test_comprehend_bills_100_character_units_with_a_3_unit_minimum():
 def test_busy_seconds_counts_concurrent_calls_once():
     assert cost.busy_seconds([(0.0, 1.0), (0.5, 1.5), (3.0, 4.0)]) == pytest.approx(2.5)
     assert cost.busy_seconds([]) == 0.0
+
+
+def test_gsis_are_read_from_the_template(tmp_path: Path):
+    assert cost.template_gsis(cost.TEMPLATE) == {}  # none today: nothing to add
+    template = tmp_path / "t.yaml"
+    template.write_text("""Resources:
+  T:
+    Type: AWS::DynamoDB::Table
+    Properties:
+      TableName: !Sub "app-${Stage}-tickets"
+      GlobalSecondaryIndexes:
+        - {IndexName: by_day, Projection: {ProjectionType: ALL}}
+        - {IndexName: by_company, Projection: {ProjectionType: KEYS_ONLY}}
+""")
+    gsis = cost.template_gsis(template)
+    assert gsis == {"tickets": ["ALL", "KEYS_ONLY"]}
+    item = serialize({"ticket_id": "t", "text": "v" * 1500})
+    bill = _bill()
+    cost.price_calls([_call("PutItem", {"TableName": "app-dev-tickets", "Item": item})], bill, gsis, tickets_table="app-dev-tickets")
+    assert bill.units["dynamodb_wru"] == 2 + 2 + 1
