@@ -195,7 +195,8 @@ def _price_dynamodb(call: dict[str, Any], op: str, fn: str, error: str | None, b
                 if write["k"] in ("put", "update", "delete"):
                     units += gsi_wru(size, projection, write.get("key_size", 0), transactional)
             bill.add(fn, "dynamodb", "dynamodb_wru", units, "dynamodb_wru")
-            facts["wru_by_write"][f"{label} {write['k']}{' (transaction)' if transactional else ''}"] += units
+            row = f" {write['row']}#" if write.get("row") else ""
+            facts["wru_by_write"][f"{label}{row} {write['k']}{' (transaction)' if transactional else ''}"] += units
             if tickets_table and write["table"] == tickets_table and write["k"] == "put" and not error:
                 facts["ticket_puts"] += 1
                 facts["ticket_put_bytes"] += size

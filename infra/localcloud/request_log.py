@@ -175,13 +175,27 @@ def _update_attrs(request: dict[str, Any]) -> dict[str, int]:
     return out
 
 
+_ROW_KIND = re.compile(r"[a-z_]{1,24}")
+
+
+def _row_kind(item: dict[str, Any]) -> str | None:
+    """The fixed word before '#' in a single-table pk ('customer', 'complaint', 'day', 'marker'),
+    for the bill's breakdown; never the id after it."""
+    pk = (item.get("pk") or {}).get("S")
+    if not isinstance(pk, str):
+        return None
+    word = pk.split("#", 1)[0]
+    return word if _ROW_KIND.fullmatch(word) else None
+
+
 def _write_request(kind: str, table: str, body: dict[str, Any]) -> dict[str, Any]:
     """One item write of a BatchWriteItem or a transaction, described by size only."""
     if kind == "Put":
-        return {"k": "put", "table": table, "size": item_size(body["Item"]), "cond": "ConditionExpression" in body}
+        return {"k": "put", "table": table, "size": item_size(body["Item"]), "cond": "ConditionExpression" in body,
+                "row": _row_kind(body["Item"])}
     key = body.get("Key") or {}
     described = {"table": table, "key": _h(json.dumps(key, sort_keys=True, default=str)), "key_size": item_size(key),
-                 "cond": "ConditionExpression" in body}
+                 "cond": "ConditionExpression" in body, "row": _row_kind(key)}
     if kind == "Update":
         return {"k": "update", **described, "attrs": _update_attrs(body)}
     if kind == "Delete":
@@ -255,10 +269,11 @@ def _dynamodb_request(op: str, params: dict[str, Any]) -> dict[str, Any]:
         for name, requests in (params.get("RequestItems") or {}).items():
             for r in requests:
                 if "PutRequest" in r:
-                    writes.append({"k": "put", "table": name, "size": item_size(r["PutRequest"]["Item"]), "cond": False})
+                    item = r["PutRequest"]["Item"]
+                    writes.append({"k": "put", "table": name, "size": item_size(item), "cond": False, "row": _row_kind(item)})
                 else:
                     key = r["DeleteRequest"]["Key"]
-                    writes.append({"k": "delete", "table": name, "key_size": item_size(key), "cond": False})
+                    writes.append({"k": "delete", "table": name, "key_size": item_size(key), "cond": False, "row": _row_kind(key)})
         return {"writes": writes}
     if op == "TransactWriteItems":
         writes = []

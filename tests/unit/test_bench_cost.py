@@ -210,3 +210,14 @@ def test_gsis_are_read_from_the_template(tmp_path: Path):
     bill = _bill()
     cost.price_calls([_call("PutItem", {"TableName": "app-dev-tickets", "Item": item})], bill, gsis, tickets_table="app-dev-tickets")
     assert bill.units["dynamodb_wru"] == 2 + 2 + 1
+
+
+def test_the_breakdown_names_row_kinds_never_ids():
+    row = rl.describe_request("dynamodb", "BatchWriteItem", {"RequestItems": {"dev-aggregates": [
+        {"PutRequest": {"Item": serialize({"pk": "customer#secret-77", "sk": "2024-01-01#abc", "tickets": 1})}},
+        {"PutRequest": {"Item": serialize({"pk": "Weird Key#1", "sk": "x"})}}]}})
+    assert [w["row"] for w in row["writes"]] == ["customer", None]
+    assert "secret-77" not in json.dumps(row)
+    bill = _bill()
+    facts = cost.price_calls([{**row, "svc": "dynamodb", "op": "BatchWriteItem", "src": "f", "status": 200}], bill)
+    assert dict(facts["wru_by_write"]) == {"aggregates customer# put": 1, "aggregates put": 1}
