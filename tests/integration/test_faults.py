@@ -197,7 +197,7 @@ def _mentions(params: dict, needle: str) -> bool:
 
 @pytest.mark.parametrize(
     "operation,step",
-    [("TransactWriteItems", "tickets"), ("TransactWriteItems", "counters"), ("BatchWriteItem", "customer"), ("Query", "profile")],
+    [("PutItem", "tickets"), ("TransactWriteItems", "counters"), ("BatchWriteItem", "customer"), ("Query", "profile")],
     ids=["before-tickets-stored", "after-tickets-before-counters", "before-customer-counters", "after-counters-before-profile"],
 )
 def test_crash_on_record_two_of_three_fails_only_that_record(deployment, enrich, ddb, operation, step):
