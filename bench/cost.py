@@ -76,7 +76,7 @@ def sqs_units(payload_bytes: int) -> int:
 
 def gb_seconds(duration_ms: float, memory_mb: int) -> float:
     """Lambda duration is billed per started millisecond at the configured memory."""
-    return math.ceil(duration_ms) / 1000 * memory_mb / 1024
+    return math.ceil(round(duration_ms, 6)) / 1000 * memory_mb / 1024  # round: 1000.0000000001 ms is 1000 ms
 
 
 def gsi_wru(item_size: int, projection: str, key_size: int = 0, transactional: bool = False) -> int:
@@ -281,7 +281,7 @@ def price_lambda(invocations: list[dict[str, Any]], bill: Bill, arch: dict[str, 
         stats = per_fn[name]
         stats["invocations"] += 1
         stats["gb_s"] += gbs
-        stats["billed_s"] += math.ceil(billed_ms) / 1000
+        stats["billed_s"] += math.ceil(round(billed_ms, 6)) / 1000
         stats["memory_mb"] = int(inv["memory_mb"])
     return {k: {kk: round(vv, 3) for kk, vv in v.items()} for k, v in per_fn.items()}
 
@@ -321,8 +321,12 @@ def cost_keys(request_log_dir: Path, tickets: int, prices: dict[str, Any] | None
     floor = floor_wru * bill.prices["dynamodb_wru"]
     # Time in AWS calls (the emulator's latency, not AWS's) inside each invocation, to show how much of the
     # measured GB-seconds is waiting on moto.
-    wait_ms = 1000 * sum(busy_seconds(facts["aws_call_spans"].get(i["trace"], [])) for i in invocations)
+    waits = {i["trace"]: 1000 * busy_seconds(facts["aws_call_spans"].get(i["trace"], [])) for i in invocations}
+    wait_ms = sum(waits.values())
     busy_ms = sum(float(i.get("duration_ms") or 0) for i in invocations)
+    # A lower bound for Lambda: the same invocations if every AWS call had answered at once.
+    compute_only = Bill(prices)
+    price_lambda([{**i, "duration_ms": max(0.0, float(i.get("duration_ms") or 0) - waits[i["trace"]])} for i in invocations], compute_only)
     empty_usd = facts["empty_receives"] * bill.prices["sqs_request"]
     breakdown = {
         "tickets": tickets,
@@ -335,6 +339,7 @@ def cost_keys(request_log_dir: Path, tickets: int, prices: dict[str, Any] | None
         "ticket_item_mean_wru": round(facts["ticket_put_wru"] / max(1, facts["ticket_puts"]), 3),
         "lambda": lambda_stats,
         "lambda_share_of_duration_in_aws_calls": round(wait_ms / busy_ms, 3) if busy_ms else None,
+        "lambda_usd_per_million_without_aws_waits": round(sum(compute_only.usd_service.values()) * per_million, 4),
         "function_log_bytes": log_bytes,
         "aws_calls": facts["calls"],
         "aws_calls_by_operation": dict(sorted(facts["calls_by_op"].items())),

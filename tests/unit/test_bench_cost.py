@@ -155,7 +155,8 @@ def test_cost_keys_and_the_floor_from_a_log_directory(tmp_path: Path):
     item = serialize({"ticket_id": "t", "chunk_id": "c", "text": "w" * 1500})  # 2 WRU plain
     put = {"TableName": "dev-tickets", "Item": item, "ConditionExpression": "attribute_not_exists(ticket_id)"}
     lines = [_call("TransactWriteItems", {"TransactItems": [{"Put": put}] * 10}, src="dev-enrich") for _ in range(10)]
-    (calls / "dev-enrich.1.jsonl").write_text("".join(json.dumps({**c, "t": i}) + "\n" for i, c in enumerate(lines)))
+    # Ten calls of 100 ms each, one after the other: the whole 1 s invocation waited on AWS.
+    (calls / "dev-enrich.1.jsonl").write_text("".join(json.dumps({**c, "t": i + 1, "ms": 100}) + "\n" for i, c in enumerate(lines)))
     (tmp_path / "invocations.jsonl").write_text(json.dumps(
         {"function": "Enrich", "function_name": "dev-enrich", "memory_mb": 1024, "trace": "t1", "duration_ms": 1000, "init_ms": 0}) + "\n")
     keys = cost.cost_keys(tmp_path, tickets=100, tickets_table="dev-tickets")
@@ -166,6 +167,8 @@ def test_cost_keys_and_the_floor_from_a_log_directory(tmp_path: Path):
     assert keys["aws_usd_per_million_tickets"] == pytest.approx(total * 1e4, rel=1e-3)
     assert keys["cost_vs_floor"] == pytest.approx(total / floor, rel=1e-3)
     assert set(keys["cost_breakdown"]["usd_per_million_by_function"]) == {"dev-enrich"}
+    assert keys["cost_breakdown"]["lambda_share_of_duration_in_aws_calls"] == pytest.approx(1.0)
+    assert keys["cost_breakdown"]["lambda_usd_per_million_without_aws_waits"] == pytest.approx(0.20e-6 * 1e4, rel=1e-3)
     with pytest.raises(RuntimeError, match="empty"):
         cost.cost_keys(tmp_path / "nothing", tickets=1)
 
