@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import entities, metrics, scoring, text
+from . import shards as shards_
 from .intent_model import IntentModel
 from .issues_model import CentroidsModel
 from .models import TextModel
@@ -95,8 +96,16 @@ class AggregateDeltas:
         self.rows[(pk, sk)][counter] += amount
 
 
-def aggregate(items: list[dict[str, Any]]) -> AggregateDeltas:
-    """Per day x company x channel counters, so reports and alerts never scan tickets."""
+def aggregate(items: list[dict[str, Any]], chunk_id: str | None = None, shards: shards_.Shards | None = None) -> AggregateDeltas:
+    """Per day x company x channel counters, so reports and alerts never scan tickets. With the
+    chunk's id the hot partitions (days, day#, hours#) go to the chunk's write shard (domain/shards.py)."""
+    deltas = _aggregate(items)
+    if chunk_id is not None:
+        deltas.rows = shards_.shard_rows(deltas.rows, chunk_id, shards)
+    return deltas
+
+
+def _aggregate(items: list[dict[str, Any]]) -> AggregateDeltas:
     deltas = AggregateDeltas()
     for item in items:
         pk = f"day#{item['day']}"
