@@ -1,15 +1,22 @@
-"""Write-sharding of the hot aggregate counter partitions, and merging them back when read.
+"""Write-sharding of the hot aggregate counter items, and merging them back when read.
 
-Every chunk's counter transaction updates the same few items (pk "days", "day#<day>",
-"hours#<day>"); at 10 million tickets a day, most of them arriving as single-ticket events,
-those items would take more than DynamoDB's 1,000 WRU/s per item and its transactions would
-conflict (bench/hotkeys.py measures it). So each chunk writes its counters to one of SHARDS
-partitions chosen by a stable hash of the chunk id: pk "day#2017-11-03#s5". A redelivered chunk
-lands on the same shard, and its marker keeps it counted once.
+Every chunk's counter transaction updates the same few items (pk "days" sk <day>, and the rows
+of pk "day#<day>" and "hours#<day>" of busy companies); at 10 million tickets a day, half of them
+arriving as single-ticket events, those transactions conflict on the shared items and the
+writers fall behind (bench/hotkeys.py measures it, docs/bench.md has the numbers). So each
+chunk writes its counters to one of a few copies of each hot item, chosen by a stable hash of the
+chunk id. A redelivered chunk lands on the same copies, and its marker keeps it counted once.
 
-Readers query the unsharded partition (rows written before sharding: migration-free) and every
-shard, and sum the rows that share a sort key. A count in SHARDS may grow but never shrink: rows
-in a shard above the current count would no longer be read.
+- pk "days" (the day index, in every chunk's transaction, read once per report): the partition
+  key is sharded, pk "days#s17", so its writes spread over partitions too.
+- pk "day#<day>", "hours#<day>" (read once per day of a report or alert window): the sort key
+  is, sk "company#acme#channel#email#~s5": still one Query per day, and the items are distinct
+  (a partition over 1,000 WCU/s is split by sort key; one item cannot be).
+
+Readers query the unsharded partition and every pk shard and sum the rows whose sort keys agree
+once the suffix is taken off: rows written before sharding (no suffix) still count, with no
+migration. A count may grow but never shrink: rows in a shard above the current count would
+no longer be read.
 """
 
 from __future__ import annotations
@@ -19,12 +26,12 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-# Write shards per partition (pk "days" exactly; the others by prefix), the least counts that keep
-# every item under 50 % of 1,000 WRU/s and its transactions mostly conflict-free at 10M tickets/day
-# (bench/hotkeys.py, docs/bench.md). "days" is in every chunk's transaction and is read once per
-# report, so it has the most; a day's rows are read once per day of a report or alert window.
+# The least counts that keep every item under 50 % of 1,000 WRU/s and its transactions mostly
+# conflict-free at 10M tickets/day (bench/hotkeys.py; docs/bench.md "Hot keys at 10M tickets/day").
 SHARDS: dict[str, int] = {"days": 32, "day#": 8, "hours#": 8}
-_SUFFIX = re.compile(r"#s\d+$")
+PK_SHARDED = frozenset({"days"})  # the others are sharded by sort key
+_PK_SUFFIX = re.compile(r"#s\d+$")
+_SK_SUFFIX = re.compile(r"#~s\d+$")  # "~": no id or name the counters hold ends like this
 Shards = int | Mapping[str, int]
 
 
@@ -33,47 +40,65 @@ def shard_of(chunk_id: str, shards: int) -> int:
     return int(hashlib.sha256(chunk_id.encode()).hexdigest()[:8], 16) % shards
 
 
-def shards_for(pk: str, shards: Shards | None = None) -> int:
-    """How many write shards partition `pk` has (1: not sharded). An int applies to every sharded partition."""
-    table = SHARDS if shards is None else shards
+def _family(pk: str) -> str | None:
     for name in SHARDS:
         if pk == name or (name.endswith("#") and pk.startswith(name)):
-            return max(1, table if isinstance(table, int) else table.get(name, 1))
-    return 1
+            return name
+    return None
 
 
-def sharded_pk(pk: str, chunk_id: str, shards: Shards | None = None) -> str:
-    """The partition one chunk writes `pk`'s counters to."""
+def shards_for(pk: str, shards: Shards | None = None) -> int:
+    """How many write shards the items of partition `pk` have (1: not sharded). An int applies to every family."""
+    family = _family(pk)
+    if family is None:
+        return 1
+    table = SHARDS if shards is None else shards
+    return max(1, table if isinstance(table, int) else table.get(family, 1))
+
+
+def sharded_key(pk: str, sk: str, chunk_id: str, shards: Shards | None = None) -> tuple[str, str]:
+    """The item one chunk writes (pk, sk)'s counters to."""
     count = shards_for(pk, shards)
-    return f"{pk}#s{shard_of(chunk_id, count)}" if count > 1 else pk
+    if count <= 1:
+        return pk, sk
+    shard = shard_of(chunk_id, count)
+    return (f"{pk}#s{shard}", sk) if _family(pk) in PK_SHARDED else (pk, f"{sk}#~s{shard}")
 
 
 def partitions(pk: str) -> list[str]:
-    """Every partition that may hold rows of `pk`: the legacy unsharded one first, then the shards."""
-    return [pk] + [f"{pk}#s{i}" for i in range(shards_for(pk))] if shards_for(pk) > 1 else [pk]
+    """Every partition that may hold rows of `pk`: the legacy unsharded one first, then the pk shards."""
+    if _family(pk) not in PK_SHARDED or shards_for(pk) <= 1:
+        return [pk]
+    return [pk] + [f"{pk}#s{i}" for i in range(shards_for(pk))]
 
 
 def base_pk(pk: str) -> str:
     """`pk` without its shard suffix."""
-    base = _SUFFIX.sub("", pk)
-    return base if base != pk and shards_for(base) > 1 else pk
+    base = _PK_SUFFIX.sub("", pk)
+    return base if base != pk and _family(base) in PK_SHARDED else pk
+
+
+def base_sk(pk: str, sk: str) -> str:
+    """`sk` without its shard suffix (only rows of sharded partitions carry one)."""
+    return _SK_SUFFIX.sub("", sk) if _family(base_pk(pk)) else sk
 
 
 def shard_rows(rows: Mapping[tuple[str, str], Any], chunk_id: str, shards: Shards | None = None) -> dict[tuple[str, str], Any]:
-    """One chunk's counter rows with the hot partitions moved to the chunk's shards."""
-    return {(sharded_pk(pk, chunk_id, shards), sk): counters for (pk, sk), counters in rows.items()}
+    """One chunk's counter rows moved to the chunk's shards."""
+    return {sharded_key(pk, sk, chunk_id, shards): counters for (pk, sk), counters in rows.items()}
 
 
 def merge_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Rows of one logical partition read from its shards -> one row per sort key: numbers summed,
-    example-id sets (ex_*) united, pk without the shard suffix. Order: first appearance of each sk."""
+    example-id sets (ex_*) united, pk and sk without shard suffixes. Order: first appearance."""
     merged: dict[str, dict[str, Any]] = {}
     for row in rows:
-        sk = str(row.get("sk", ""))
+        pk = str(row.get("pk", ""))
+        sk = base_sk(pk, str(row.get("sk", "")))
         into = merged.get(sk)
         if into is None:
             into = merged[sk] = {k: (sorted(set(v)) if _is_set(v) else v) for k, v in row.items()}
-            into["pk"] = base_pk(str(row.get("pk", "")))
+            into["pk"], into["sk"] = base_pk(pk), sk
             continue
         for name, value in row.items():
             if name in ("pk", "sk"):
