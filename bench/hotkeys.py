@@ -144,7 +144,7 @@ def file_messages(items: list[dict[str, Any]], file_id: str, at: float, per_chun
         yield Message(at, f"{file_id}#chunk{number}", items[start:start + per_chunk], file_id)
 
 
-def message_rows(message: Message, shards: int | dict[str, int]) -> dict[tuple[str, str], dict[str, Any]]:
+def message_rows(message: Message, shards: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """The rows of the message's counter transaction, decided by the production code."""
     from supportlens.domain.enrichment import aggregate
 
@@ -244,7 +244,7 @@ class Stats:
     busy_s: float = 0.0
 
 
-def simulate(messages: list[Message], args: argparse.Namespace, shards: int | dict[str, int], event_batch: int,
+def simulate(messages: list[Message], args: argparse.Namespace, shards: Any, event_batch: int,
              grow_sets: bool = False) -> dict[str, Any]:
     """N invocations draining the queue; returns per-key and overall numbers. `grow_sets`: example
     sets ADDed by every chunk (the code before), else set once per row (the code now)."""
@@ -374,7 +374,7 @@ def simulate(messages: list[Message], args: argparse.Namespace, shards: int | di
 
 
 def summarise(stats: Stats, items: dict[tuple[str, str], Item], messages: list[Message], args: argparse.Namespace,
-              shards: int | dict[str, int], event_batch: int, end: float, grow_sets: bool) -> dict[str, Any]:
+              shards: Any, event_batch: int, end: float, grow_sets: bool) -> dict[str, Any]:
     span = max(end, args.window_s)  # the writes go on while the invocations drain the window's backlog
 
     def key_name(key: tuple[str, str]) -> str:
@@ -402,7 +402,7 @@ def summarise(stats: Stats, items: dict[tuple[str, str], Item], messages: list[M
     biggest = max(counter_keys, key=lambda k: items[k].size) if counter_keys else None
     lat = sorted(stats.latencies) or [0.0]
     return {
-        "shards": shards, "event_batch": event_batch, "example_sets": "added by every chunk" if grow_sets else "set once per row",
+        "shards": shards_text(shards), "event_batch": event_batch, "example_sets": "added by every chunk" if grow_sets else "set once per row",
         "peak_wru_per_s": peak,
         "peak_key": key_name(ranked[0]) if ranked else None,
         "peak_vs_limit": round(peak / ITEM_LIMIT_WRU_S, 3),
@@ -428,10 +428,24 @@ def summarise(stats: Stats, items: dict[tuple[str, str], Item], messages: list[M
 
 
 # ------------------------------------------------------------------ entry points
-def parse_shards(text: str) -> int | dict[str, int]:
+def parse_shards(text: str) -> Any:
+    """'8' (8 copies over 8 partitions everywhere) or 'days=32,day#=8/4,hours#=8/4' (copies/partitions)."""
+    from supportlens.domain.shards import Layout
+
+    def one(value: str) -> Layout:
+        items, _, parts = value.partition("/")
+        return Layout(int(items), int(parts or items))
+
     if "=" not in text:
-        return int(text)
-    return {name.strip(): int(n) for name, n in (part.split("=", 1) for part in text.split(",") if part.strip())}
+        return one(text)
+    return {name.strip(): one(value) for name, value in (part.split("=", 1) for part in text.split(",") if part.strip())}
+
+
+def shards_text(shards: Any) -> Any:
+    """JSON-friendly form of a shard layout: 'copies/partitions'."""
+    if isinstance(shards, dict):
+        return {name: shards_text(v) for name, v in shards.items()}
+    return f"{shards.items}/{shards.partitions}" if hasattr(shards, "items") else shards
 
 
 def parser() -> argparse.ArgumentParser:
@@ -449,8 +463,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--ticket-ms", type=float, default=0.5, help="enrichment per ticket (2,000 tickets/s per process)")
     p.add_argument("--window-s", type=float, default=60.0, help="seconds simulated at the end of the busiest hour (3600: all of it)")
     p.add_argument("--shards", type=parse_shards, default=dict(SHARDS),
-                   help="write shards of the 'after' run: N for every sharded partition, or days=32,day#=8,hours#=8 "
-                        "(default: domain.shards.SHARDS; the 'before' run has none)")
+                   help="write shards of the 'after' run: N (copies = partitions) for every sharded family, or "
+                        "days=32,day#=8/4,hours#=8/4 (copies/partitions; default: domain.shards.SHARDS; 'before': none)")
     p.add_argument("--event-batch", type=int, default=1, help="event messages of one invocation sharing a counter transaction")
     p.add_argument("--templates", type=int, default=1500, help="TWCS tweets enriched as templates")
     p.add_argument("--top", type=int, default=8)
@@ -476,7 +490,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.event_batch == 1 and args.batch_size > 1:  # would sharing a transaction between events help?
         runs["after_events_batched"] = simulate(messages, args, args.shards, args.batch_size)
-    params = {k: v for k, v in vars(args).items() if k != "top"}
+    params = {k: (shards_text(v) if k == "shards" else v) for k, v in vars(args).items() if k != "top"}
     return {
         "params": {**params, "day": SIM_DAY, "tickets_per_chunk": per_chunk,
                    "peak_tickets_per_s": round(rate, 1), "window_tickets": sum(len(m.items) for m in messages)},

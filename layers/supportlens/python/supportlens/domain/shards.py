@@ -7,11 +7,11 @@ writers fall behind (bench/hotkeys.py measures it, docs/bench.md has the numbers
 chunk writes its counters to one of a few copies of each hot item, chosen by a stable hash of the
 chunk id. A redelivered chunk lands on the same copies, and its marker keeps it counted once.
 
-- pk "days" (the day index, in every chunk's transaction, read once per report): the partition
-  key is sharded, pk "days#s17", so its writes spread over partitions too.
-- pk "day#<day>", "hours#<day>" (read once per day of a report or alert window): the sort key
-  is, sk "company#acme#channel#email#~s5": still one Query per day, and the items are distinct
-  (a partition over 1,000 WCU/s is split by sort key; one item cannot be).
+- pk "days" (the day index, in every chunk's transaction, read once per report): 32 copies,
+  each in its own partition: pk "days#s17".
+- pk "day#<day>", "hours#<day>" (read once per day of a report or alert window): 8 copies of
+  each row over 4 partitions, pk "day#2017-11-03#s1" sk "company#acme#channel#email#~s5": 5
+  Queries a day instead of 9, and no partition of a new day waits for DynamoDB to split it.
 
 Readers query the unsharded partition and every pk shard and sum the rows whose sort keys agree
 once the suffix is taken off: rows written before sharding (no suffix) still count, with no
@@ -24,15 +24,24 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
+@dataclass(frozen=True)
+class Layout:
+    """`items` copies of each hot item, spread over `partitions` partition keys (items % partitions == 0)."""
+
+    items: int
+    partitions: int = 1
+
+
 # The least counts that keep every item under 50 % of 1,000 WRU/s and its transactions mostly
-# conflict-free at 10M tickets/day (bench/hotkeys.py; docs/bench.md "Hot keys at 10M tickets/day").
-SHARDS: dict[str, int] = {"days": 32, "day#": 8, "hours#": 8}
-PK_SHARDED = frozenset({"days"})  # the others are sharded by sort key
+# conflict-free at 10M tickets/day, and every partition under 50 % of its 1,000 WCU/s without
+# waiting for DynamoDB to split it (bench/hotkeys.py; docs/bench.md "Hot keys at 10M tickets/day").
+SHARDS: dict[str, Layout] = {"days": Layout(32, 32), "day#": Layout(8, 4), "hours#": Layout(8, 4)}
 _PK_SUFFIX = re.compile(r"#s\d+$")
 _SK_SUFFIX = re.compile(r"#~s\d+$")  # "~": no id or name the counters hold ends like this
-Shards = int | Mapping[str, int]
+Shards = int | Layout | Mapping[str, int | Layout]
 
 
 def shard_of(chunk_id: str, shards: int) -> int:
@@ -47,35 +56,38 @@ def _family(pk: str) -> str | None:
     return None
 
 
-def shards_for(pk: str, shards: Shards | None = None) -> int:
-    """How many write shards the items of partition `pk` have (1: not sharded). An int applies to every family."""
+def layout_for(pk: str, shards: Shards | None = None) -> Layout:
+    """How partition `pk`'s items are sharded (Layout(1, 1): not at all). An int n means n items over n partitions."""
     family = _family(pk)
     if family is None:
-        return 1
-    table = SHARDS if shards is None else shards
-    return max(1, table if isinstance(table, int) else table.get(family, 1))
+        return Layout(1, 1)
+    value = SHARDS[family] if shards is None else shards if isinstance(shards, (int, Layout)) else shards.get(family, 1)
+    return value if isinstance(value, Layout) else Layout(max(1, value), max(1, value))
 
 
 def sharded_key(pk: str, sk: str, chunk_id: str, shards: Shards | None = None) -> tuple[str, str]:
     """The item one chunk writes (pk, sk)'s counters to."""
-    count = shards_for(pk, shards)
-    if count <= 1:
+    layout = layout_for(pk, shards)
+    if layout.items <= 1:
         return pk, sk
-    shard = shard_of(chunk_id, count)
-    return (f"{pk}#s{shard}", sk) if _family(pk) in PK_SHARDED else (pk, f"{sk}#~s{shard}")
+    shard = shard_of(chunk_id, layout.items)
+    if layout.partitions > 1:
+        pk = f"{pk}#s{shard % layout.partitions}"
+    if layout.items > layout.partitions:
+        sk = f"{sk}#~s{shard}"
+    return pk, sk
 
 
 def partitions(pk: str) -> list[str]:
     """Every partition that may hold rows of `pk`: the legacy unsharded one first, then the pk shards."""
-    if _family(pk) not in PK_SHARDED or shards_for(pk) <= 1:
-        return [pk]
-    return [pk] + [f"{pk}#s{i}" for i in range(shards_for(pk))]
+    count = layout_for(pk).partitions
+    return [pk] + [f"{pk}#s{i}" for i in range(count)] if count > 1 else [pk]
 
 
 def base_pk(pk: str) -> str:
     """`pk` without its shard suffix."""
     base = _PK_SUFFIX.sub("", pk)
-    return base if base != pk and _family(base) in PK_SHARDED else pk
+    return base if base != pk and _family(base) else pk
 
 
 def base_sk(pk: str, sk: str) -> str:
