@@ -197,7 +197,7 @@ def _report_and_window_counters(deltas: AggregateDeltas, item: dict[str, Any], p
 
 
 def _example(deltas: AggregateDeltas, pk: str, sk: str, name: str, item: dict[str, Any]) -> None:
-    """A few ticket ids per row and chunk (a DynamoDB string set, ADDed like the counters)."""
+    """A few ticket ids per row and chunk (a DynamoDB string set, written only where the row has none yet)."""
     if not item.get("ticket_id"):
         return
     examples = deltas.rows[(pk, sk)].setdefault(f"ex_{name}", set())
