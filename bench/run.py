@@ -458,6 +458,32 @@ def built_layer(layer_dir: Path, log_prefix: str = "", make_target: str | None =
     return target
 
 
+def bench_hot_keys(opts: Options) -> dict[str, Any]:
+    """bench/hotkeys.py in fast mode: the last seconds of the busiest hour of a 10M-ticket day,
+    before (no shards, example sets ADDed) and after (domain.shards.SHARDS, sets set once)."""
+    from bench import hotkeys
+
+    window = opts.size(10, 3)
+    args = hotkeys.parser().parse_args(["--window-s", str(window), "--templates", str(opts.size(600, 200))])
+    result = hotkeys.run(args)
+    runs = {name: result[name] for name in ("before", "examples_set_once_no_shards", "after", "after_events_batched") if name in result}
+
+    def each(field: str) -> dict[str, Any]:
+        return {name: r[field] for name, r in runs.items()}
+
+    value = {
+        "before": result["before"]["peak_wru_per_s"], "after": result["after"]["peak_wru_per_s"],
+        "limit": result["limit_wru_per_s"], "target": result["target_wru_per_s"],
+        "hottest_key": each("peak_key"), "peak_by_run": each("peak_wru_per_s"),
+        "items_over_400kb": each("items_over_400kb"), "conflict_rate": each("conflict_rate"),
+        "retries_per_message": each("retries_per_message"), "failed_after_retries": each("transactions_failed_after_retries"),
+        "backlog_s_after_window": each("drained_s_after_window"),
+        "params": {**result["params"], "corpus": result["corpus"]},
+    }
+    trimmed = {name: {k: v for k, v in r.items() if k not in ("hottest_partitions",)} for name, r in runs.items()}
+    return {"hot_key_peak_wru_per_s": value, "_details": {"hot_keys": {**trimmed, "seconds": result["seconds"]}}}
+
+
 def bench_function_size(opts: Options) -> dict[str, Any]:
     specs = function_specs(opts.params)
     mib = 2**20
@@ -652,6 +678,7 @@ MEASUREMENTS = [
     Measurement("cold_start", ("cold_start_s",), bench_cold_start),
     Measurement("report", ("report_s",), bench_report),
     Measurement("function_size", ("function_size_mb",), bench_function_size),
+    Measurement("hot_keys", ("hot_key_peak_wru_per_s",), bench_hot_keys),
 ]
 ALL_KEYS = [k for m in MEASUREMENTS for k in m.keys]
 

@@ -177,14 +177,22 @@ def _transact_once(marker_put: dict[str, Any], part: list[dict[str, Any]]) -> bo
     return False
 
 
-def _add_update(table: str, pk: str, sk: str, counters: dict[str, float]) -> dict[str, Any]:
-    names = {f"#c{i}": name for i, name in enumerate(sorted(counters))}
-    values = {f":v{i}": _SER.serialize(to_dynamo(counters[name])) for i, name in enumerate(sorted(counters))}
+def _add_update(table: str, pk: str, sk: str, counters: dict[str, Any]) -> dict[str, Any]:
+    """ADD the numbers; a set (example ticket ids) is SET only where the row has none yet: ADDed,
+    a hot row's sets grew with every chunk past the 400 KB item limit (bench/hotkeys.py)."""
+    order = sorted(counters)
+    names = {f"#c{i}": name for i, name in enumerate(order)}
+    values = {f":v{i}": _SER.serialize(to_dynamo(counters[name])) for i, name in enumerate(order)}
+    sets = [i for i, name in enumerate(order) if isinstance(counters[name], (set, frozenset))]
+    adds = [i for i in range(len(order)) if i not in sets]
+    expression = " ".join(part for part in (
+        "SET " + ", ".join(f"#c{i} = if_not_exists(#c{i}, :v{i})" for i in sets) if sets else "",
+        "ADD " + ", ".join(f"#c{i} :v{i}" for i in adds) if adds else "") if part)
     return {
         "Update": {
             "TableName": table,
             "Key": {"pk": {"S": pk}, "sk": {"S": sk}},
-            "UpdateExpression": "ADD " + ", ".join(f"#c{i} :v{i}" for i in range(len(names))),
+            "UpdateExpression": expression,
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": values,
         }

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from . import entities, metrics, scoring, text
+from . import shards as shards_
 from .intent_model import IntentModel
 from .issues_model import CentroidsModel
 from .models import TextModel
@@ -95,8 +96,16 @@ class AggregateDeltas:
         self.rows[(pk, sk)][counter] += amount
 
 
-def aggregate(items: list[dict[str, Any]]) -> AggregateDeltas:
-    """Per day x company x channel counters, so reports and alerts never scan tickets."""
+def aggregate(items: list[dict[str, Any]], chunk_id: str | None = None, shards: shards_.Shards | None = None) -> AggregateDeltas:
+    """Per day x company x channel counters, so reports and alerts never scan tickets. With the
+    chunk's id the hot partitions (days, day#, hours#) go to the chunk's write shard (domain/shards.py)."""
+    deltas = _aggregate(items)
+    if chunk_id is not None:
+        deltas.rows = shards_.shard_rows(deltas.rows, chunk_id, shards)
+    return deltas
+
+
+def _aggregate(items: list[dict[str, Any]]) -> AggregateDeltas:
     deltas = AggregateDeltas()
     for item in items:
         pk = f"day#{item['day']}"
@@ -188,7 +197,7 @@ def _report_and_window_counters(deltas: AggregateDeltas, item: dict[str, Any], p
 
 
 def _example(deltas: AggregateDeltas, pk: str, sk: str, name: str, item: dict[str, Any]) -> None:
-    """A few ticket ids per row and chunk (a DynamoDB string set, ADDed like the counters)."""
+    """A few ticket ids per row and chunk (a DynamoDB string set, written only where the row has none yet)."""
     if not item.get("ticket_id"):
         return
     examples = deltas.rows[(pk, sk)].setdefault(f"ex_{name}", set())

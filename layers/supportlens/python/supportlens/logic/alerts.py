@@ -15,6 +15,7 @@ from ..domain.behaviour import hour_buckets
 from ..observability import logger
 from ..settings import Settings
 from .behaviour import complaint_buckets, recent_profiles
+from .counters import read_partitions
 
 
 ALERT_TTL_S = 30 * 24 * 3600
@@ -70,13 +71,14 @@ def window_inputs(config: AlertConfig, settings: Settings, today: date, now: dat
     """Daily rows, hourly rows and issues the windowed rules need: queries by key, never a ticket scan."""
     span = max((span_days(r) for r in config.window_rules), default=0)
     hour_days = max((-(-r.window_hours // 24) + 1 for r in config.window_rules if getattr(r, "window_hours", None)), default=0)
-    rows, hours = {}, {}
-    for d in range(span):
-        day = (today - timedelta(d)).isoformat()
-        rows[day] = dynamo.query_pk(settings.aggregates_table, f"day#{day}")
-    for d in range(max(hour_days, max((getattr(r, "window_days", 0) for r in config.window_rules), default=0))):
-        day = (now.date() - timedelta(d)).isoformat()
-        hours[day] = dynamo.query_pk(settings.aggregates_table, f"hours#{day}")
+    table = settings.aggregates_table
+    day_list = [(today - timedelta(d)).isoformat() for d in range(span)]
+    hour_list = [(now.date() - timedelta(d)).isoformat()
+                 for d in range(max(hour_days, max((getattr(r, "window_days", 0) for r in config.window_rules), default=0)))]
+    # Summed over the write shards (domain/shards.py), the legacy unsharded rows included.
+    merged = read_partitions(table, [f"day#{d}" for d in day_list] + [f"hours#{d}" for d in hour_list])
+    rows = {day: merged[f"day#{day}"] for day in day_list}
+    hours = {day: merged[f"hours#{day}"] for day in hour_list}
     issues = dynamo.scan_all(settings.issues_table) if any(r.kind == "emerging_issue" for r in config.window_rules) else []
     return rows, hours, issues, span
 

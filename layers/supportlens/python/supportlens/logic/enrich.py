@@ -190,7 +190,7 @@ def store_message(body: str, settings: Settings, models: ModelCache) -> dict[str
     if message.file_id:
         extra.append(dynamo.lineage_add(settings.files_table, message.file_id,
                                         {"tickets_stored": len(stored.items), "duplicates": duplicates, "tickets_quarantined": quarantined}))
-    applied = dynamo.apply_increments_once(settings.aggregates_table, chunk_id, aggregate(stored.items).rows, extra)
+    applied = dynamo.apply_increments_once(settings.aggregates_table, chunk_id, aggregate(stored.items, chunk_id).rows, extra)
     behaviour = record_behaviour(stored.items, settings, chunk_id)  # customer counters, profiles, fingerprints
     return {"chunk_id": chunk_id, "stored": len(stored.items), "duplicates": duplicates, "quarantined": quarantined,
             "counted": applied, **behaviour}

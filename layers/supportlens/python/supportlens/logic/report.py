@@ -15,6 +15,7 @@ from ..domain.dashboard import render_dashboard
 from ..domain.report import ReportData, build_mime, render, summarise, summary
 from ..observability import logger
 from ..settings import Settings
+from .counters import read_partition, read_partitions
 
 PERIODS = {"1d": ("daily", 1), "7d": ("weekly", 7), "30d": ("monthly", 30)}
 MAX_PERIOD_DAYS = 366
@@ -48,10 +49,12 @@ def gather(settings: Settings, period: str = "7d", today: date | None = None) ->
     """Everything the report shows, for one period in data time, read by key (no ticket scan)."""
     label, span = parse_period(period)
     today = today or datetime.now(timezone.utc).date()
-    day_index = {row["sk"]: int(row.get("volume", 0)) for row in dynamo.query_pk(settings.aggregates_table, "days")}
+    table = settings.aggregates_table
+    day_index = {row["sk"]: int(row.get("volume", 0)) for row in read_partition(table, "days")}
     start, end, notice = choose_window(list(day_index), span, today)
     days = [(start + timedelta(d)).isoformat() for d in range(span)]
-    data = summarise({day: dynamo.query_pk(settings.aggregates_table, f"day#{day}") for day in days}, label, start, end, notice)
+    rows = read_partitions(table, [f"day#{day}" for day in days])  # summed over the write shards
+    data = summarise({day: rows[f"day#{day}"] for day in days}, label, start, end, notice)
     before = [(start - timedelta(d)).isoformat() for d in range(1, span + 1)]
     data.previous_volume = sum(day_index.get(d, 0) for d in before) if day_index and min(day_index) <= before[0] else None
     all_issues = dynamo.scan_all(settings.issues_table)
