@@ -158,11 +158,13 @@ def message_rows(message: Message, shards: Any) -> dict[tuple[str, str], dict[st
 def behaviour_keys(message: Message) -> list[tuple[str, str]]:
     """Items record_behaviour writes with BatchWriteItem (no transaction): keyed by the chunk."""
     from supportlens.domain import behaviour
+    from supportlens.logic.behaviour import complaint_rows
 
     deltas = behaviour.customer_deltas(message.items)
     keys = [(f"customer#{c}", behaviour.chunk_row_sk(day, message.chunk_id)) for c, day in deltas]
     keys += [(f"active#{day}", behaviour.chunk_row_sk("top", message.chunk_id)) for day in behaviour.activity_rows(deltas)]
-    keys += [(f"complaint#{hour}", behaviour.chunk_row_sk(fp, message.chunk_id)) for hour, fp in behaviour.complaint_groups(message.items)]
+    rows = complaint_rows(behaviour.complaint_groups(message.items), message.chunk_id, expires=0)
+    keys += [(row["pk"], row["sk"]) for row in rows]  # packed: one item per hour and chunk
     return keys
 
 
