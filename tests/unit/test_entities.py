@@ -213,9 +213,46 @@ def test_batches_give_the_same_answer_as_single_texts():
 def test_pipeline_is_built_once_and_spacy_is_imported_lazily():
     assert entities.nlp() is entities.nlp()
     assert entities.nlp().pipe_names[0] == entities.COMPONENT
+    assert entities.rules() is entities.rules()
     code = ("import sys; import supportlens.domain.entities, supportlens.domain.enrichment; "
             "assert 'spacy' not in sys.modules, 'spacy imported at module import'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def spacy_entities(texts: list[str]) -> list[list[dict[str, str]]]:
+    """The same rules run by spaCy (blank("en") + RuleEntities): the reference of the spaCy-free path."""
+    docs = entities.nlp("blank").pipe([entities._prepare(t) for t in texts])
+    return [entities._entities(doc, entities.MAX_ENTITIES) for doc in docs]
+
+
+RULE_CASES = [
+    "iPhone died. My iPhone, my iphone!! Apple store said $25, Apple said $25 again, then $30",
+    "United States flights on United, Delta and american airlines; UPS and ups and downs", "Target vs target",
+    "T-Mobile's wi-fi, t-mobile and at&t", "papa john's pizza, dunkin' donuts and Dunkin", "m&s and marks & spencer",
+    "iphone 8 plus, iPhoneX, iphone xs max, iOS 11.0.3 and ios11", "charged 25$ then $ 40 then USD 100 and 3 bucks",
+    "a hundred dollars, a couple of euros, $1.2 million, $12345678901", "order #[ORDER_ID], at[EMAIL]x [PHONE][CARD]",
+    "my ps4, PS+ and xbox one x", "U.S. Cellular u.s. cellular", "amazon.com/orders amazon.co.uk", "Uber_Support uber eats",
+    "  spaced   out  Delta   $5  ", "tab\tDelta\n$5\n", "", "😡😡 @AppleSupport 👍", "MAC mac Mac", "chase bank, Chase",
+]
+
+
+def test_the_spacy_free_rules_find_what_spacy_finds():
+    assert extract_entities(RULE_CASES) == spacy_entities(RULE_CASES)
+    assert any(extract_entities(RULE_CASES))
+
+
+@pytest.mark.shared_data
+def test_the_spacy_free_rules_equal_spacy_on_the_shared_corpora():
+    texts: list[str] = []
+    for folder, column in (("twcs", "text"), ("airline_sentiment", "text"), ("offensive", "tweet"),
+                           ("customer_support_bitext", "instruction"), ("support_tickets_endava", "body")):
+        with shared_file(folder, "train.csv").open(newline="", encoding="utf-8") as f:
+            rows = [row[column] for _, row in zip(range(4000), csv.DictReader(f))]
+        texts += rows + [text.mask_pii(text.clean_text(r))[0] for r in rows]
+    fast, reference = extract_entities(texts), spacy_entities(texts)
+    assert sum(bool(f) for f in reference) > 2000
+    differ = [(t, f, r) for t, f, r in zip(texts, fast, reference) if f != r]
+    assert not differ, differ[:3]
 
 
 def test_an_installed_trained_pipeline_keeps_the_rules_and_only_our_labels(tmp_path):
