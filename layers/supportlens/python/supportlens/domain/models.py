@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from array import array
 from dataclasses import dataclass
 from functools import cache
 from itertools import repeat
@@ -180,33 +181,38 @@ class TfidfBlock:
         return grams
 
     def _char_wb_ids(self, doc: str) -> list[int]:
-        """Vocabulary ids of a document's char_wb n-grams. char_wb n-grams never cross words, so
-        each distinct word's ids are computed once and cached (words repeat: Zipf)."""
+        """Vocabulary ids of a document's char_wb n-grams (see _char_wb_extend)."""
+        out = array("q")
+        self._char_wb_extend(doc, out)
+        return out.tolist()
+
+    def _char_wb_extend(self, doc: str, out: array) -> None:
+        """Append the vocabulary ids of a document's char_wb n-grams to `out`. char_wb n-grams never
+        cross words, so each distinct word's ids are computed once and cached (words repeat: Zipf)."""
         if self.lowercase:
             doc = doc.lower()
-        ids: list[int] = []
         cache, vocabulary = self._word_ids, self.vocabulary
         for word in doc.split():  # = scikit-learn's whitespace normalisation followed by split()
             known = cache.get(word)
             if known is None:
-                known = tuple(i for i in map(vocabulary.get, self._word_grams(word)) if i is not None)
+                known = array("q", [i for i in map(vocabulary.get, self._word_grams(word)) if i is not None])
                 if len(cache) >= WORD_CACHE_SIZE:
                     cache.clear()  # bounded memory; refills with the words in use
                 cache[word] = known
-            ids += known
-        return ids
+            out += known
 
     # ---- transform
     def counts(self, docs: list[str]) -> Csr:
         n_features = max(self.n_features, 1)
         lengths = np.zeros(len(docs), dtype=np.int64)
         if self.analyzer == "char_wb":
-            found: list[int] = []
-            for row, doc in enumerate(docs):
-                doc_ids = self._char_wb_ids(doc)
-                lengths[row] = len(doc_ids)
-                found += doc_ids
-            ids = np.array(found, dtype=np.int64)
+            found = array("q")  # C int64s end to end: no Python int list to convert
+            ends = []
+            for doc in docs:
+                self._char_wb_extend(doc, found)
+                ends.append(len(found))
+            ids = np.frombuffer(found, dtype=np.int64) if len(found) else np.zeros(0, dtype=np.int64)
+            lengths = np.diff(np.array([0, *ends], dtype=np.int64))
             rows = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
         else:
             grams: list[str] = []
