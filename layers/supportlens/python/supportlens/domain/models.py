@@ -144,8 +144,12 @@ class TfidfBlock:
             tokens = []
         n_tokens = len(original)
         for n in range(min_n, min(max_n + 1, n_tokens + 1)):
-            for i in range(n_tokens - n + 1):
-                tokens.append(" ".join(original[i : i + n]))
+            if n == 2:  # the common sizes without a slice per gram (same grams, same order)
+                tokens += [f"{a} {b}" for a, b in zip(original, original[1:])]
+            elif n == 3:
+                tokens += [f"{a} {b} {c}" for a, b, c in zip(original, original[1:], original[2:])]
+            else:
+                tokens += [" ".join(original[i : i + n]) for i in range(n_tokens - n + 1)]
         return tokens
 
     def _char_ngrams(self, doc: str) -> list[str]:
