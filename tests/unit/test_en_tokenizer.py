@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import json
 import random
@@ -12,7 +11,7 @@ import sys
 import pytest
 
 from supportlens.domain import en_tokenizer, entities, text
-from tests.conftest import ROOT, shared_file
+from tests.conftest import ROOT, shared_texts
 
 spacy = pytest.importorskip("spacy")  # the reference; the port itself never imports it
 
@@ -78,20 +77,10 @@ def test_the_port_does_not_import_spacy():
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
 
 
-def shared_texts(limit: int) -> list[str]:
-    """Real texts of every shared corpus, raw and the way enrichment passes them (cleaned, masked)."""
-    found: list[str] = []
-    for folder, column in (("twcs", "text"), ("airline_sentiment", "text"), ("offensive", "tweet"),
-                           ("customer_support_bitext", "instruction"), ("support_tickets_endava", "body")):
-        with shared_file(folder, "train.csv").open(newline="", encoding="utf-8") as f:
-            rows = [row[column] for _, row in zip(range(limit), csv.DictReader(f))]
-        found += rows + [text.mask_pii(text.clean_text(r))[0] for r in rows]
-    return found
-
-
 @pytest.mark.shared_data
 def test_shared_corpora_tokenize_like_spacy(reference, port):
-    texts = shared_texts(4000)
+    rows = shared_texts(4000)
+    texts = rows + [text.mask_pii(text.clean_text(r))[0] for r in rows]
     assert len(texts) > 20_000
     differ = [t for t in texts if port_tokens(port, t) != spacy_tokens(reference, t)]
     assert not differ, differ[:3]

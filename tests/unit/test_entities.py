@@ -14,7 +14,7 @@ from supportlens.domain import entities, text
 from supportlens.domain.enrichment import enrich
 from supportlens.domain.entities import LABELS, PLACEHOLDERS, extract_entities
 from supportlens.domain.tickets import Ticket
-from tests.conftest import ROOT, SAMPLE, shared_file
+from tests.conftest import ROOT, SAMPLE, shared_file, shared_texts
 
 EMAIL = "jane.doe@example.com"
 PHONE = "415-555-0132"
@@ -243,12 +243,8 @@ def test_the_spacy_free_rules_find_what_spacy_finds():
 
 @pytest.mark.shared_data
 def test_the_spacy_free_rules_equal_spacy_on_the_shared_corpora():
-    texts: list[str] = []
-    for folder, column in (("twcs", "text"), ("airline_sentiment", "text"), ("offensive", "tweet"),
-                           ("customer_support_bitext", "instruction"), ("support_tickets_endava", "body")):
-        with shared_file(folder, "train.csv").open(newline="", encoding="utf-8") as f:
-            rows = [row[column] for _, row in zip(range(4000), csv.DictReader(f))]
-        texts += rows + [text.mask_pii(text.clean_text(r))[0] for r in rows]
+    rows = shared_texts(4000)
+    texts = rows + [text.mask_pii(text.clean_text(r))[0] for r in rows]
     fast, reference = extract_entities(texts), spacy_entities(texts)
     assert sum(bool(f) for f in reference) > 2000
     differ = [(t, f, r) for t, f, r in zip(texts, fast, reference) if f != r]

@@ -287,18 +287,13 @@ def test_fast_vader_gives_vaders_scores():
 
 @pytest.mark.shared_data
 def test_fast_vader_gives_vaders_scores_on_the_shared_corpora():
-    import csv
-
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     from supportlens.domain import text as textlib
-    from tests.conftest import shared_file
+    from tests.conftest import SHARED_TEXT_COLUMNS, shared_texts
 
-    texts: list[str] = []
-    for folder, column in (("twcs", "text"), ("airline_sentiment", "text"), ("offensive", "tweet")):
-        with shared_file(folder, "train.csv").open(newline="", encoding="utf-8") as f:
-            rows = [row[column] for _, row in zip(range(4000), csv.DictReader(f))]
-        texts += rows + [textlib.clean_text(r) for r in rows]
+    rows = shared_texts(4000, SHARED_TEXT_COLUMNS[:3])
+    texts = rows + [textlib.clean_text(r) for r in rows]
     reference, fast = SentimentIntensityAnalyzer(), models._vader()
     differ = [t for t in texts if fast.polarity_scores(t) != reference.polarity_scores(t)]
     assert len(texts) > 20_000 and not differ, differ[:3]

@@ -294,15 +294,9 @@ def test_fast_paths_match_the_reference_functions():
 
 @pytest.mark.shared_data
 def test_fast_paths_match_the_reference_functions_on_the_shared_corpora():
-    import csv
+    from tests.conftest import shared_texts
 
-    from tests.conftest import shared_file
-
-    texts: list[str] = []
-    for folder, column in (("twcs", "text"), ("airline_sentiment", "text"), ("offensive", "tweet"),
-                           ("customer_support_bitext", "instruction"), ("support_tickets_endava", "body")):
-        with shared_file(folder, "train.csv").open(newline="", encoding="utf-8") as f:
-            texts += [row[column] for _, row in zip(range(5000), csv.DictReader(f))]
+    texts = shared_texts(5000)
     assert len(texts) > 20_000
     for value in texts:
         clean = text.clean_text(value)
