@@ -305,3 +305,21 @@ def test_twcs_customer_tweets_yield_entities_and_never_raw_pii():
         for e in f:
             assert e["label"] in LABELS and "@" not in e["text"]
             assert not re.search(r"\d{10,}", e["text"].replace(",", ""))
+
+
+def test_char_span_expansion_is_spacys():
+    """Regex hits snap to tokens as Doc.char_span(alignment_mode="expand") does, for every character range."""
+    from supportlens.domain.en_tokenizer import offsets
+
+    nlp = entities.nlp("blank")
+    tokenizer = entities.rules().tokenizer
+    for value in ("Delta owes me $40 , ok", "  two  spaces\tand tab ", "a", "x [EMAIL] y"):
+        doc = nlp.make_doc(value)
+        words, spaces = tokenizer.split(value)
+        starts = offsets(words, spaces)
+        ends = [i + len(w) + sp for i, w, sp in zip(starts, words, spaces)]
+        for start in range(len(value)):
+            for end in range(start + 1, len(value) + 1):
+                span = doc.char_span(start, end, alignment_mode="expand")
+                expected = None if span is None else (span.start, span.end)
+                assert entities._expand(starts, ends, words, start, end) == expected, (value, start, end)
