@@ -60,3 +60,19 @@ def shared_file(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"needs ../shared/data ({path} is absent)")
     return path
+
+
+# (folder, text column) of the shared corpora with free text: equality tests of the fast text paths read them.
+SHARED_TEXT_COLUMNS = (("twcs", "text"), ("airline_sentiment", "text"), ("offensive", "tweet"),
+                       ("customer_support_bitext", "instruction"), ("support_tickets_endava", "body"))
+
+
+def shared_texts(limit: int, corpora: tuple[tuple[str, str], ...] = SHARED_TEXT_COLUMNS) -> list[str]:
+    """The first `limit` texts of each shared corpus (skips the test when ../shared/data is absent)."""
+    import csv
+
+    found: list[str] = []
+    for folder, column in corpora:
+        with shared_file(folder, "train.csv").open(newline="", encoding="utf-8") as f:
+            found += [row[column] for _, row in zip(range(limit), csv.DictReader(f))]
+    return found

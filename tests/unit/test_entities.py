@@ -14,7 +14,7 @@ from supportlens.domain import entities, text
 from supportlens.domain.enrichment import enrich
 from supportlens.domain.entities import LABELS, PLACEHOLDERS, extract_entities
 from supportlens.domain.tickets import Ticket
-from tests.conftest import ROOT, SAMPLE, shared_file
+from tests.conftest import ROOT, SAMPLE, shared_file, shared_texts
 
 EMAIL = "jane.doe@example.com"
 PHONE = "415-555-0132"
@@ -213,9 +213,42 @@ def test_batches_give_the_same_answer_as_single_texts():
 def test_pipeline_is_built_once_and_spacy_is_imported_lazily():
     assert entities.nlp() is entities.nlp()
     assert entities.nlp().pipe_names[0] == entities.COMPONENT
+    assert entities.rules() is entities.rules()
     code = ("import sys; import supportlens.domain.entities, supportlens.domain.enrichment; "
             "assert 'spacy' not in sys.modules, 'spacy imported at module import'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def spacy_entities(texts: list[str]) -> list[list[dict[str, str]]]:
+    """The same rules run by spaCy (blank("en") + RuleEntities): the reference of the spaCy-free path."""
+    docs = entities.nlp("blank").pipe([entities._prepare(t) for t in texts])
+    return [entities._entities(doc, entities.MAX_ENTITIES) for doc in docs]
+
+
+RULE_CASES = [
+    "iPhone died. My iPhone, my iphone!! Apple store said $25, Apple said $25 again, then $30",
+    "United States flights on United, Delta and american airlines; UPS and ups and downs", "Target vs target",
+    "T-Mobile's wi-fi, t-mobile and at&t", "papa john's pizza, dunkin' donuts and Dunkin", "m&s and marks & spencer",
+    "iphone 8 plus, iPhoneX, iphone xs max, iOS 11.0.3 and ios11", "charged 25$ then $ 40 then USD 100 and 3 bucks",
+    "a hundred dollars, a couple of euros, $1.2 million, $12345678901", "order #[ORDER_ID], at[EMAIL]x [PHONE][CARD]",
+    "my ps4, PS+ and xbox one x", "U.S. Cellular u.s. cellular", "amazon.com/orders amazon.co.uk", "Uber_Support uber eats",
+    "  spaced   out  Delta   $5  ", "tab\tDelta\n$5\n", "", "😡😡 @AppleSupport 👍", "MAC mac Mac", "chase bank, Chase",
+]
+
+
+def test_the_spacy_free_rules_find_what_spacy_finds():
+    assert extract_entities(RULE_CASES) == spacy_entities(RULE_CASES)
+    assert any(extract_entities(RULE_CASES))
+
+
+@pytest.mark.shared_data
+def test_the_spacy_free_rules_equal_spacy_on_the_shared_corpora():
+    rows = shared_texts(4000)
+    texts = rows + [text.mask_pii(text.clean_text(r))[0] for r in rows]
+    fast, reference = extract_entities(texts), spacy_entities(texts)
+    assert sum(bool(f) for f in reference) > 2000
+    differ = [(t, f, r) for t, f, r in zip(texts, fast, reference) if f != r]
+    assert not differ, differ[:3]
 
 
 def test_an_installed_trained_pipeline_keeps_the_rules_and_only_our_labels(tmp_path):
@@ -272,3 +305,21 @@ def test_twcs_customer_tweets_yield_entities_and_never_raw_pii():
         for e in f:
             assert e["label"] in LABELS and "@" not in e["text"]
             assert not re.search(r"\d{10,}", e["text"].replace(",", ""))
+
+
+def test_char_span_expansion_is_spacys():
+    """Regex hits snap to tokens as Doc.char_span(alignment_mode="expand") does, for every character range."""
+    from supportlens.domain.en_tokenizer import offsets
+
+    nlp = entities.nlp("blank")
+    tokenizer = entities.rules().tokenizer
+    for value in ("Delta owes me $40 , ok", "  two  spaces\tand tab ", "a", "x [EMAIL] y"):
+        doc = nlp.make_doc(value)
+        words, spaces = tokenizer.split(value)
+        starts = offsets(words, spaces)
+        ends = [i + len(w) + sp for i, w, sp in zip(starts, words, spaces)]
+        for start in range(len(value)):
+            for end in range(start + 1, len(value) + 1):
+                span = doc.char_span(start, end, alignment_mode="expand")
+                expected = None if span is None else (span.start, span.end)
+                assert entities._expand(starts, ends, words, start, end) == expected, (value, start, end)

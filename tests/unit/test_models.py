@@ -262,3 +262,38 @@ def test_shipped_models_meet_targets_on_held_out_test_split():
 # The target is 0.80; the shipped linear model measures 0.777 on this split (VADER 0.52,
 # the earlier TF-IDF + LR baseline 0.77). The floor guards against regressions below that.
 SENTIMENT_MACRO_F1_FLOOR = 0.77
+
+
+# --------------------------------------------------------------------------- VADER features, faster
+
+
+VADER_CASES = [
+    "The food was good but the service was horrible", "kind of good, sort of bad", "not bad at all", "no good",
+    "no problem", "never so happy", "without doubt the best", "at least it works", "the least helpful agent",
+    "I am SO ANGRY with you", "VERY good service", "GREAT!!!", "why??? why????", "I don't like it", "isn't it great",
+    "nor good nor bad", "no or bad", "the bomb", "cut the mustard", "yeah right", "this is not the best but ok",
+    "😡 worst 👍 best", "hate hate hate hate", ":) :( :D", "", "   ", "!!!", "it's kind", "kind of",
+]
+
+
+def test_fast_vader_gives_vaders_scores():
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    reference, fast = SentimentIntensityAnalyzer(), models._vader()
+    assert type(fast) is not SentimentIntensityAnalyzer
+    for value in VADER_CASES:
+        assert fast.polarity_scores(value) == reference.polarity_scores(value), value
+
+
+@pytest.mark.shared_data
+def test_fast_vader_gives_vaders_scores_on_the_shared_corpora():
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    from supportlens.domain import text as textlib
+    from tests.conftest import SHARED_TEXT_COLUMNS, shared_texts
+
+    rows = shared_texts(4000, SHARED_TEXT_COLUMNS[:3])
+    texts = rows + [textlib.clean_text(r) for r in rows]
+    reference, fast = SentimentIntensityAnalyzer(), models._vader()
+    differ = [t for t in texts if fast.polarity_scores(t) != reference.polarity_scores(t)]
+    assert len(texts) > 20_000 and not differ, differ[:3]

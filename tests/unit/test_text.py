@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from supportlens.domain import text
 from supportlens.domain.text import clean_text, detect_language, mask_pii
 
 # --------------------------------------------------------------------------- clean_text
@@ -234,3 +235,72 @@ def test_detect_language_never_raises_on_degenerate_text(text):
     result = detect_language(text)
     assert result in {"en", "non-en", "unknown"}
     assert result != "en"
+
+
+# --------------------------------------------------------------------------- the fast paths change nothing
+
+
+def _reference_clean(value: str) -> str:  # clean_text before its fast paths (2026-12-01)
+    import html as html_lib
+
+    value = html_lib.unescape(value)
+    value = text.URL.sub(" ", value)
+    value = text.HANDLE.sub(" ", value)
+    value = text.WHITESPACE.sub(" ", value).strip()
+    return text.SIGNATURE.sub("", value).strip()
+
+
+def _reference_mask(value: str) -> tuple[str, list[str]]:  # mask_pii before its fast paths
+    found: list[str] = []
+    for pattern, repl, kind in (
+        (text.EMAIL, "[EMAIL]", "email"), (text.CARD, text._mask_card, "card"),
+        (text.ORDER_ID, lambda m: m.group(0).replace(m.group(1), "[ORDER_ID]"), "order_id"),
+        (text.PHONE, lambda m: "[PHONE]" if sum(c.isdigit() for c in m.group(0)) >= 9 else m.group(0), "phone"),
+    ):
+        new = pattern.sub(repl, value)
+        if new != value:
+            found.append(kind)
+        value = new
+    return value, found
+
+
+def _reference_language(value: str) -> str:  # detect_language before its fast paths
+    words = text._WORD.findall(value.lower())
+    if len(words) < 3:
+        return "unknown"
+    letters = "".join(words)
+    if sum(ch.isascii() for ch in letters) / len(letters) < 0.7:
+        return "non-en"
+    english = sum(w in text._ENGLISH_ONLY for w in words)
+    other = sum(w in text._OTHER_ONLY for w in words)
+    if other > english:
+        return "non-en"
+    return "en" if english / len(words) >= 0.12 or english >= 3 else "non-en"
+
+
+FAST_PATH_CASES = [
+    "", "@delta hi", "mail me a@b.co", "call ４１５５５５０１３２ now", "card 4111 1111 1111 1111", "order 12345A",
+    "no digits or at signs", "Ça va très bien merci beaucoup", "日本語のテキストです ok", "&amp;lt;b&amp;gt; @x@y",
+    "order # AB12-345 and ticket 99999", "phone (415) 555-0132 ^JK", "٣٤٥٦٧٨٩٠١٢ arabic digits", "the the the",
+]
+
+
+def test_fast_paths_match_the_reference_functions():
+    for value in FAST_PATH_CASES:
+        assert text.clean_text(value) == _reference_clean(value), value
+        assert text.mask_pii(value) == _reference_mask(value), value
+        assert text.detect_language(value) == _reference_language(value), value
+
+
+@pytest.mark.shared_data
+def test_fast_paths_match_the_reference_functions_on_the_shared_corpora():
+    from tests.conftest import shared_texts
+
+    texts = shared_texts(5000)
+    assert len(texts) > 20_000
+    for value in texts:
+        clean = text.clean_text(value)
+        assert clean == _reference_clean(value), value
+        assert text.mask_pii(value) == _reference_mask(value), value
+        assert text.mask_pii(clean) == _reference_mask(clean), value
+        assert text.detect_language(clean) == _reference_language(clean), value

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from array import array
 from dataclasses import dataclass
 from functools import cache
 from itertools import repeat
@@ -143,8 +144,12 @@ class TfidfBlock:
             tokens = []
         n_tokens = len(original)
         for n in range(min_n, min(max_n + 1, n_tokens + 1)):
-            for i in range(n_tokens - n + 1):
-                tokens.append(" ".join(original[i : i + n]))
+            if n == 2:  # the common sizes without a slice per gram (same grams, same order)
+                tokens += [f"{a} {b}" for a, b in zip(original, original[1:])]
+            elif n == 3:
+                tokens += [f"{a} {b} {c}" for a, b, c in zip(original, original[1:], original[2:])]
+            else:
+                tokens += [" ".join(original[i : i + n]) for i in range(n_tokens - n + 1)]
         return tokens
 
     def _char_ngrams(self, doc: str) -> list[str]:
@@ -180,33 +185,38 @@ class TfidfBlock:
         return grams
 
     def _char_wb_ids(self, doc: str) -> list[int]:
-        """Vocabulary ids of a document's char_wb n-grams. char_wb n-grams never cross words, so
-        each distinct word's ids are computed once and cached (words repeat: Zipf)."""
+        """Vocabulary ids of a document's char_wb n-grams (see _char_wb_extend)."""
+        out = array("q")
+        self._char_wb_extend(doc, out)
+        return out.tolist()
+
+    def _char_wb_extend(self, doc: str, out: array) -> None:
+        """Append the vocabulary ids of a document's char_wb n-grams to `out`. char_wb n-grams never
+        cross words, so each distinct word's ids are computed once and cached (words repeat: Zipf)."""
         if self.lowercase:
             doc = doc.lower()
-        ids: list[int] = []
         cache, vocabulary = self._word_ids, self.vocabulary
         for word in doc.split():  # = scikit-learn's whitespace normalisation followed by split()
             known = cache.get(word)
             if known is None:
-                known = tuple(i for i in map(vocabulary.get, self._word_grams(word)) if i is not None)
+                known = array("q", [i for i in map(vocabulary.get, self._word_grams(word)) if i is not None])
                 if len(cache) >= WORD_CACHE_SIZE:
                     cache.clear()  # bounded memory; refills with the words in use
                 cache[word] = known
-            ids += known
-        return ids
+            out += known
 
     # ---- transform
     def counts(self, docs: list[str]) -> Csr:
         n_features = max(self.n_features, 1)
         lengths = np.zeros(len(docs), dtype=np.int64)
         if self.analyzer == "char_wb":
-            found: list[int] = []
-            for row, doc in enumerate(docs):
-                doc_ids = self._char_wb_ids(doc)
-                lengths[row] = len(doc_ids)
-                found += doc_ids
-            ids = np.array(found, dtype=np.int64)
+            found = array("q")  # C int64s end to end: no Python int list to convert
+            ends = []
+            for doc in docs:
+                self._char_wb_extend(doc, found)
+                ends.append(len(found))
+            ids = np.frombuffer(found, dtype=np.int64) if len(found) else np.zeros(0, dtype=np.int64)
+            lengths = np.diff(np.array([0, *ends], dtype=np.int64))
             rows = np.repeat(np.arange(len(docs), dtype=np.int64), lengths)
         else:
             grams: list[str] = []
@@ -246,9 +256,121 @@ class TfidfBlock:
 
 @cache
 def _vader():
-    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+    """VADER with its per-word rescans removed (same scores: tests/unit/test_models.py compares them)."""
+    from vaderSentiment import vaderSentiment as vs
 
-    return SentimentIntensityAnalyzer()
+    class FastVader(vs.SentimentIntensityAnalyzer):
+        """vaderSentiment 3.3.2's polarity_scores, step for step, except that the lower-cased word list is
+        built once per text instead of once per check (VADER rebuilds it up to five times per lexicon
+        word), and a text without emoji characters skips the per-character emoji rewrite."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.negate = frozenset(vs.NEGATE)
+            self.emoji_chars = frozenset(k for k in self.emojis if len(k) == 1)  # VADER compares char by char
+
+        def polarity_scores(self, text: str) -> dict[str, float]:
+            if not self.emoji_chars.isdisjoint(text):
+                return super().polarity_scores(text)
+            text = text.strip()
+            sentitext = vs.SentiText(text)
+            words = sentitext.words_and_emoticons
+            lower = [str(w).lower() for w in words]
+            sentiments: list[float] = []
+            for i, item in enumerate(lower):
+                if item in vs.BOOSTER_DICT or (i < len(words) - 1 and item == "kind" and lower[i + 1] == "of"):
+                    sentiments.append(0)
+                    continue
+                sentiments.append(self._valence(sentitext, words, lower, i))
+            sentiments = self._but_check(words, sentiments)
+            return self.score_valence(sentiments, text)
+
+        def _valence(self, sentitext, words: list[str], lower: list[str], i: int) -> float:
+            item_lowercase = lower[i]
+            lexicon = self.lexicon
+            if item_lowercase not in lexicon:
+                return 0
+            valence = lexicon[item_lowercase]
+            if item_lowercase == "no" and i != len(words) - 1 and lower[i + 1] in lexicon:
+                valence = 0.0
+            if (i > 0 and lower[i - 1] == "no") or (i > 1 and lower[i - 2] == "no") \
+                    or (i > 2 and lower[i - 3] == "no" and lower[i - 1] in ["or", "nor"]):
+                valence = lexicon[item_lowercase] * vs.N_SCALAR
+            if words[i].isupper() and sentitext.is_cap_diff:
+                valence = valence + vs.C_INCR if valence > 0 else valence - vs.C_INCR
+            for start_i in range(0, 3):
+                if i > start_i and lower[i - (start_i + 1)] not in lexicon:
+                    s = vs.scalar_inc_dec(words[i - (start_i + 1)], valence, sentitext.is_cap_diff)
+                    if start_i == 1 and s != 0:
+                        s = s * 0.95
+                    if start_i == 2 and s != 0:
+                        s = s * 0.9
+                    valence = valence + s
+                    valence = self._negation(valence, lower, start_i, i)
+                    if start_i == 2:
+                        valence = self._idioms(valence, lower, i)
+            return self._least(valence, lower, i)
+
+        def _least(self, valence: float, lower: list[str], i: int) -> float:
+            if i > 1 and lower[i - 1] not in self.lexicon and lower[i - 1] == "least":
+                if lower[i - 2] != "at" and lower[i - 2] != "very":
+                    valence = valence * vs.N_SCALAR
+            elif i > 0 and lower[i - 1] not in self.lexicon and lower[i - 1] == "least":
+                valence = valence * vs.N_SCALAR
+            return valence
+
+        @staticmethod
+        def _idioms(valence: float, lower: list[str], i: int) -> float:
+            # lower[i - 3] with i == 2 is lower[-1], as in VADER
+            onezero = f"{lower[i - 1]} {lower[i]}"
+            twoonezero = f"{lower[i - 2]} {lower[i - 1]} {lower[i]}"
+            twoone = f"{lower[i - 2]} {lower[i - 1]}"
+            threetwoone = f"{lower[i - 3]} {lower[i - 2]} {lower[i - 1]}"
+            threetwo = f"{lower[i - 3]} {lower[i - 2]}"
+            for seq in (onezero, twoonezero, twoone, threetwoone, threetwo):
+                if seq in vs.SPECIAL_CASES:
+                    valence = vs.SPECIAL_CASES[seq]
+                    break
+            if len(lower) - 1 > i:
+                zeroone = f"{lower[i]} {lower[i + 1]}"
+                if zeroone in vs.SPECIAL_CASES:
+                    valence = vs.SPECIAL_CASES[zeroone]
+            if len(lower) - 1 > i + 1:
+                zeroonetwo = f"{lower[i]} {lower[i + 1]} {lower[i + 2]}"
+                if zeroonetwo in vs.SPECIAL_CASES:
+                    valence = vs.SPECIAL_CASES[zeroonetwo]
+            for n_gram in (threetwoone, threetwo, twoone):
+                if n_gram in vs.BOOSTER_DICT:
+                    valence = valence + vs.BOOSTER_DICT[n_gram]
+            return valence
+
+        def _negated(self, word: str) -> bool:  # = vs.negated([word])
+            word = word.lower()
+            return word in self.negate or "n't" in word
+
+        def _negation(self, valence: float, lower: list[str], start_i: int, i: int) -> float:
+            before = lower[i - (start_i + 1)]
+            if start_i == 0:
+                if self._negated(before):
+                    valence = valence * vs.N_SCALAR
+            if start_i == 1:
+                if lower[i - 2] == "never" and (lower[i - 1] == "so" or lower[i - 1] == "this"):
+                    valence = valence * 1.25
+                elif lower[i - 2] == "without" and lower[i - 1] == "doubt":
+                    pass
+                elif self._negated(before):
+                    valence = valence * vs.N_SCALAR
+            if start_i == 2:
+                if lower[i - 3] == "never" and (lower[i - 2] == "so" or lower[i - 2] == "this") or \
+                        (lower[i - 1] == "so" or lower[i - 1] == "this"):
+                    valence = valence * 1.25
+                elif lower[i - 3] == "without" and (lower[i - 2] == "doubt" or lower[i - 1] == "doubt"):
+                    pass
+                elif self._negated(before):
+                    valence = valence * vs.N_SCALAR
+            return valence
+
+    return FastVader()
 
 
 def vader_features(texts: list[str]) -> np.ndarray:
