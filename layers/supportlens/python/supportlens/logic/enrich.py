@@ -81,7 +81,7 @@ class ModelCache:
 
 
 def load_models() -> None:
-    """Load the shipped models and spaCy in Lambda's init phase (full CPU, once per container),
+    """Load the shipped models and the entity rules in Lambda's init phase (full CPU, once per container),
     so the first batch does not pay for them and cold start measures the whole cost."""
     from ..domain import entities, scoring
 
