@@ -92,9 +92,15 @@ def banking77_build_eval() -> set[str]:
 
 
 def split(name: str, parts: tuple[int, ...]) -> tuple[list[str], np.ndarray]:
-    skip = banking77_build_eval() if name == "banking77" and parts != (0,) else set()
-    rows = [(clean(t), y) for t, y in labelled(name) if part(t) in parts and t not in skip]
-    rows = [(t, y) for t, y in rows if t]
+    """Cleaned texts and labels of the given hash parts. Fit/validation parts leave out every text
+    that cleans to a hold-out text (near-duplicate raw rows hash apart but embed the same)."""
+    data = labelled(name)
+    skip: set[str] = set()
+    if 0 not in parts:
+        held = {t for t, _ in data if part(t) == 0} | (banking77_build_eval() if name == "banking77" else set())
+        skip = {clean(t) for t in held}
+    rows = [(clean(t), y) for t, y in data if part(t) in parts]
+    rows = [(t, y) for t, y in rows if t and t not in skip]
     return [t for t, _ in rows], np.array([y for _, y in rows])
 
 
