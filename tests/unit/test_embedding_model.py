@@ -138,3 +138,55 @@ def test_banking77_issues_from_production_clustering_match_intents():
 # 0.43 and 0.43 on the same tests.
 NMI_FLOOR_K77 = 0.74
 NMI_FLOOR_ISSUES = 0.78
+
+
+# --------------------------------------------------------------------------- metric experiment (tools/fit_embedding_metric.py)
+
+
+def _metric_tool():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "tools" / "fit_embedding_metric.py"
+    spec = importlib.util.spec_from_file_location("fit_embedding_metric", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_metric_premultiplied_into_the_table_equals_mapping_the_sum():
+    """The whole point of the experiment: sum(v) @ M == sum(v @ M), so a learnt map costs nothing at run time."""
+    tool = _metric_tool()
+    rng = np.random.default_rng(0)
+    words = ["card", "lost", "refund", "flight", "late", "bag"]
+    table = rng.standard_normal((len(words) + 8, 16)).astype(np.float16).astype(np.float32)
+    base = static_embedding.StaticEmbedding("t", {w: i for i, w in enumerate(words)}, table, np.zeros(16, np.float32),
+                                            (3,), 8)
+    labels = np.array(["a", "a", "a", "b", "b", "b"])
+    vectors = base.encode(["card lost", "lost card", "card refund", "flight late", "late bag", "bag flight"])
+    m = tool.metric([tool.scatter(vectors, labels)], shrink=0.3, keep=1.0)
+    texts = ["card lost refund", "late flight bag", "zzz unknown"]
+    mapped = tool.apply(base, m, texts)
+    sums = np.stack([table[base.feature_ids(t)].sum(0) for t in texts]) @ m
+    sums /= np.linalg.norm(sums, axis=1, keepdims=True)
+    want = sums - mapped.center
+    want /= np.linalg.norm(want, axis=1, keepdims=True)
+    np.testing.assert_allclose(mapped.encode(texts), want, atol=2e-2)  # float16 table rows
+    # shrink 1 without Fisher weighting is the identity: the geometry is unchanged
+    np.testing.assert_allclose(tool.metric([tool.scatter(vectors, labels)], shrink=1.0, keep=None), np.eye(16), atol=1e-6)
+
+
+@pytest.mark.shared_data
+def test_metric_fit_split_never_holds_the_reported_rows():
+    """Fit/validation rows never include the hold-out (sha256(text) % 5 == 0) nor the build's evaluation rows."""
+    shared_file("banking77", "train.csv")
+    tool = _metric_tool()
+    held_clean = {mask_pii(clean_text(t))[0] for t, _ in tool.labelled("banking77") if tool.part(t) == 0}
+    build_eval = {mask_pii(clean_text(t))[0] for t in tool.banking77_build_eval()}
+    fit_texts, fit_labels = tool.split("banking77", (1, 2, 3, 4))
+    # 76 intents: contactless_not_working has 35 rows, all in the build's 40-per-intent evaluation split
+    assert len(fit_texts) > 4000 and len(set(fit_labels)) == 76
+    assert not set(fit_texts) & held_clean and not set(fit_texts) & build_eval
+    air, _ = tool.split("airline", (1, 2, 3, 4))
+    air_held = {mask_pii(clean_text(t))[0] for t, _ in tool.labelled("airline") if tool.part(t) == 0}
+    assert air and not set(air) & air_held
