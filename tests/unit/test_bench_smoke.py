@@ -151,6 +151,34 @@ def test_generated_twcs_keeps_reply_links(tmp_path: Path):
     assert len(parents) % len(sample_parents) == 0  # whole replicas
 
 
+def test_generated_twcs_rows_are_unique_whole_conversations(tmp_path: Path):
+    """The e2e upload: at least N rows, unique ids, and a partial replica made of whole conversations,
+    so every reply link resolves exactly as often as in the source."""
+    _, sample = gen.read_twcs(gen.SAMPLE)
+    wanted = 2 * len(sample) + 150
+    info = gen.write_twcs_rows(tmp_path / "twcs.csv", wanted, gen.SAMPLE)
+    _, rows = gen.read_twcs(tmp_path / "twcs.csv")
+    assert info["rows"] == len(rows) >= wanted and len(rows) < 3 * len(sample)
+    ids = [r["tweet_id"] for r in rows]
+    assert len(set(ids)) == len(ids)
+    tail = rows[2 * len(sample):]  # the partial replica
+    by_conversation = {}
+    for r in sample:
+        by_conversation.setdefault(r["conversation_id"], []).append(r)
+    max_id = max(int(r["tweet_id"]) for r in sample) + 1
+    for conversation in {r["conversation_id"] for r in tail}:
+        original = str(int(conversation) - 2 * max_id) if conversation.isdigit() else conversation
+        assert len([r for r in tail if r["conversation_id"] == conversation]) == len(by_conversation[original])
+    known, sample_ids = set(ids), {r["tweet_id"] for r in sample}
+    def links(rs, pool):
+        parents = [r["in_response_to_tweet_id"] for r in rs if r["in_response_to_tweet_id"]]
+        return sum(p in pool for p in parents), len(parents)
+    tail_linked, tail_parents = links(tail, known)
+    source_rows = [r for c in {str(int(r["conversation_id"]) - 2 * max_id) for r in tail} for r in by_conversation[c]]
+    assert (tail_linked, tail_parents) == links(source_rows, sample_ids)
+    assert gen.write_twcs_rows(tmp_path / "exact.csv", 2 * len(sample), gen.SAMPLE)["rows"] == 2 * len(sample)
+
+
 def test_sphere_mixture_is_unit_norm_and_clustered():
     import numpy as np
 
