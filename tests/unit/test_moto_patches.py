@@ -141,3 +141,109 @@ def test_items_are_built_with_the_same_size_limit_as_moto(padding):
 
     assert build(Item.__init__) == build(Item.__init__.__wrapped__)
     assert build(Item.__init__)[0] == ("ok" if padding < 404_990 else "too large")
+
+
+def _expression_script(client) -> list:
+    """Conditional puts, transactions and ADD/SET updates whose outcome depends on every part of the
+    expression: the same text with other values, other names, bad syntax, missing placeholders."""
+    client.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}])
+    owned = "attribute_not_exists(pk) OR #owner = :owner"
+
+    def put(sk: str, owner: str, names: dict | None = None, expression: str = owned) -> dict:
+        return {"Put": {"TableName": "t", "Item": {"pk": {"S": "p"}, "sk": {"S": sk}, "chunk": {"S": owner}},
+                        "ConditionExpression": expression, "ExpressionAttributeNames": names or {"#owner": "chunk"},
+                        "ExpressionAttributeValues": {":owner": {"S": owner}}}}
+
+    def add(sk: str, expression: str, values: dict, names: dict | None = None) -> dict:
+        update = {"TableName": "t", "Key": {"pk": {"S": "agg"}, "sk": {"S": sk}}, "UpdateExpression": expression,
+                  "ExpressionAttributeValues": values}
+        if names:
+            update["ExpressionAttributeNames"] = names
+        return {"Update": update}
+
+    calls = [
+        ("transact_write_items", {"TransactItems": [put("a", "c1"), put("b", "c1")]}),
+        ("transact_write_items", {"TransactItems": [put("a", "c1"), put("c", "c1")]}),  # ours again: allowed
+        ("transact_write_items", {"TransactItems": [put("a", "c2"), put("d", "c2")]}),  # same text, other value: cancelled
+        ("transact_write_items", {"TransactItems": [put("a", "c2", {"#owner": "pk"})]}),  # other name
+        ("transact_write_items", {"TransactItems": [put("e", "c1", expression="attribute_not_exists(pk) OR")]}),  # bad syntax
+        ("transact_write_items", {"TransactItems": [put("e", "c1", expression="attribute_not_exists(pk) OR")]}),  # still bad
+        ("transact_write_items", {"TransactItems": [put("e", "c1", names={"#other": "chunk"})]}),  # placeholder not defined
+        ("put_item", {"TableName": "t", "Item": {"pk": {"S": "p"}, "sk": {"S": "b"}, "chunk": {"S": "c3"}},
+                      "ConditionExpression": owned, "ExpressionAttributeNames": {"#owner": "chunk"},
+                      "ExpressionAttributeValues": {":owner": {"S": "c3"}}}),
+        ("put_item", {"TableName": "t", "Item": {"pk": {"S": "p"}, "sk": {"S": "l"}, "tags": {"L": [{"S": "x"}]}},
+                      "ConditionExpression": "attribute_not_exists(pk) OR tags = :t",
+                      "ExpressionAttributeValues": {":t": {"L": [{"S": "x"}]}}}),
+        ("put_item", {"TableName": "t", "Item": {"pk": {"S": "p"}, "sk": {"S": "l"}, "tags": {"L": [{"S": "y"}]}},
+                      "ConditionExpression": "attribute_not_exists(pk) OR tags = :t",
+                      "ExpressionAttributeValues": {":t": {"L": [{"S": "x"}]}}}),
+        ("put_item", {"TableName": "t", "Item": {"pk": {"S": "p"}, "sk": {"S": "bin"}, "b": {"B": b"\x00a"}},
+                      "ConditionExpression": "attribute_not_exists(pk) OR b = :b", "ExpressionAttributeValues": {":b": {"B": b"\x00a"}}}),
+        ("put_item", {"TableName": "t", "Item": {"pk": {"S": "p"}, "sk": {"S": "bin"}, "b": {"B": b"\x00b"}},
+                      "ConditionExpression": "attribute_not_exists(pk) OR b = :b", "ExpressionAttributeValues": {":b": {"B": b"\x00b"}}}),
+        ("transact_write_items", {"TransactItems": [add("x", "ADD #c0 :v0, #c1 :v1", {":v0": {"N": "1"}, ":v1": {"N": "2.5"}},
+                                                        {"#c0": "n", "#c1": "m"})]}),
+        ("transact_write_items", {"TransactItems": [add("x", "ADD #c0 :v0, #c1 :v1", {":v0": {"N": "-3"}, ":v1": {"N": "0.5"}},
+                                                        {"#c0": "n", "#c1": "m"})]}),
+        ("transact_write_items", {"TransactItems": [add("x", "ADD #c0 :v0, #c1 :v1", {":v0": {"N": "1"}, ":v1": {"N": "1"}},
+                                                        {"#c0": "m", "#c1": "k"})]}),  # same text, other attributes
+        ("update_item", {"TableName": "t", "Key": {"pk": {"S": "agg"}, "sk": {"S": "x"}}, "UpdateExpression": "SET s = :s",
+                         "ExpressionAttributeValues": {":s": {"S": "text"}}}),
+        ("update_item", {"TableName": "t", "Key": {"pk": {"S": "agg"}, "sk": {"S": "x"}}, "UpdateExpression": "ADD s :v",
+                         "ExpressionAttributeValues": {":v": {"N": "1"}}}),  # ADD to a string: type error
+        ("update_item", {"TableName": "t", "Key": {"pk": {"S": "agg"}, "sk": {"S": "x"}}, "UpdateExpression": "ADD s :v",
+                         "ExpressionAttributeValues": {":v": {"N": "1"}}}),  # and again
+        ("update_item", {"TableName": "t", "Key": {"pk": {"S": "agg"}, "sk": {"S": "x"}}, "UpdateExpression": "ADD n :v SET",
+                         "ExpressionAttributeValues": {":v": {"N": "1"}}}),  # bad syntax
+        ("update_item", {"TableName": "t", "Key": {"pk": {"S": "agg"}, "sk": {"S": "x"}}, "UpdateExpression": "SET n = n + :v",
+                         "ConditionExpression": "n < :lim", "ExpressionAttributeValues": {":v": {"N": "1"}, ":lim": {"N": "0"}},
+                         "ReturnValues": "ALL_NEW"}),
+        ("update_item", {"TableName": "t", "Key": {"pk": {"S": "agg"}, "sk": {"S": "x"}}, "UpdateExpression": "SET n = n + :v",
+                         "ConditionExpression": "n < :lim", "ExpressionAttributeValues": {":v": {"N": "1"}, ":lim": {"N": "10"}},
+                         "ReturnValues": "ALL_NEW"}),
+        ("query", {"TableName": "t", "KeyConditionExpression": "pk = :p", "FilterExpression": "chunk = :c",
+                   "ExpressionAttributeValues": {":p": {"S": "p"}, ":c": {"S": "c1"}}}),
+        ("query", {"TableName": "t", "KeyConditionExpression": "pk = :p", "FilterExpression": "chunk = :c",
+                   "ExpressionAttributeValues": {":p": {"S": "p"}, ":c": {"S": "c3"}}}),
+        ("scan", {"TableName": "t"}),
+    ]
+    out = []
+    for method, kwargs in calls:
+        try:
+            response = getattr(client, method)(**kwargs)
+            response.pop("ResponseMetadata", None)
+            out.append(("ok", response))
+        except ClientError as exc:
+            out.append((exc.response["Error"]["Code"], exc.response["Error"].get("Message"),
+                        exc.response.get("CancellationReasons")))
+        except Exception as exc:  # mock_aws lets some of moto's parse errors out as they are
+            out.append((type(exc).__name__, str(exc)))
+    return out
+
+
+def test_cached_expression_parsing_answers_as_moto_does(monkeypatch):
+    import moto.dynamodb.comparisons as comparisons
+    import moto.dynamodb.models as models
+    import moto.dynamodb.responses as responses
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    apply()
+    patched = comparisons.create_condition_expression_parser
+    make = UpdateExpressionParser.make.__func__
+    patched.cache.clear()
+    make.cache.clear()
+    with mock_aws():
+        fast = _expression_script(boto3.client("dynamodb", region_name="us-east-1"))
+    assert len(patched.cache) >= 2 and len(make.cache) >= 3  # the cached path really ran
+    for module in (comparisons, models, responses):
+        monkeypatch.setattr(module, "create_condition_expression_parser", patched.__wrapped__)
+    monkeypatch.setattr(UpdateExpressionParser, "make", classmethod(make.__wrapped__))
+    with mock_aws():
+        slow = _expression_script(boto3.client("dynamodb", region_name="us-east-1"))
+    assert fast == slow
+    kinds = [entry[0] for entry in slow]
+    assert kinds.count("TransactionCanceledException") >= 2 and "ValidationException" in kinds
+    assert "ConditionalCheckFailedException" in kinds
