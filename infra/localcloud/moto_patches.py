@@ -27,6 +27,14 @@ emulator's CPU when Enrich writes 500 conditional ticket puts a chunk, all with 
 Here a parse is memoised by (expression, names, values) (the parsed tree holds the values and
 nothing mutates it), and an UpdateExpression's AST by its text (moto's validator
 deep-copies the AST before touching it). Errors are never cached: a bad expression raises as before.
+
+moto validates an UpdateExpression with ten tree walks over a deep copy of its AST: the chunk's
+counter transaction (≈ 200 aggregate rows of `ADD #c0 :v0, #c1 :v1, ...`) spent ~75 % of the
+emulator's time there. An update that is nothing but `ADD #name :value` pairs of plain numbers to
+distinct non-key attributes, with no condition, is applied here directly with moto's own number
+addition (`DynamoType.__add__`), put and stream calls; anything else (sets, paths, key or index
+attributes, an existing non-number, a missing placeholder, a condition) goes to moto unchanged,
+so moto still raises every error it raised.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ import base64
 import calendar
 import copy
 import json
+import re
 import threading
 from datetime import datetime
 from typing import Any
@@ -236,6 +245,77 @@ def _patch_expression_parsing() -> None:
     UpdateExpressionParser.make = classmethod(cached_make)
 
 
+_PURE_ADD = re.compile(r"ADD\s+#\w+\s+:\w+(?:\s*,\s*#\w+\s+:\w+)*\s*")
+_ADD_PAIR = re.compile(r"(#\w+)\s+(:\w+)")
+
+
+def _pure_add(table: Any, update_expression: Any, names: Any, values: Any) -> list[tuple[str, dict[str, str]]] | None:
+    """[(attribute, {"N": value})] when the update is only ADDs of numbers to distinct non-key
+    top-level attributes named by placeholders; None when moto must decide."""
+    if not isinstance(update_expression, str) or not _PURE_ADD.fullmatch(update_expression):
+        return None
+    names, values = names or {}, values or {}
+    pairs = _ADD_PAIR.findall(update_expression)
+    if any(n not in names or v not in values for n, v in pairs):
+        return None  # moto names the missing placeholder
+    keys = {d["AttributeName"] for d in table.attr or []} | {table.hash_key_attr, table.range_key_attr}
+    plan = [(names[n], values[v]) for n, v in pairs]
+    if any(not isinstance(a, str) or a in keys or not isinstance(v, dict) or list(v) != ["N"] for a, v in plan):
+        return None  # key or index attributes, sets, strings: moto's rules and errors
+    if len({a for a, _ in plan}) != len(plan):
+        return None  # overlapping paths
+    return plan
+
+
+def _patch_pure_add(backend: Any) -> None:
+    from moto.dynamodb.exceptions import ItemSizeToUpdateTooLarge, ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    if getattr(backend.update_item, "_supportlens_patched", False):
+        return
+    original = backend.update_item
+
+    def update_item(self: Any, table_name: str, key: dict[str, Any], update_expression: str,
+                    expression_attribute_names: dict[str, Any], expression_attribute_values: dict[str, Any],
+                    attribute_updates: Any = None, expected: Any = None, condition_expression: Any = None,
+                    return_values_on_condition_check_failure: Any = None) -> Any:
+        args = (table_name, key, update_expression, expression_attribute_names, expression_attribute_values,
+                attribute_updates, expected, condition_expression, return_values_on_condition_check_failure)
+        table = self.tables.get(table_name)
+        plan = None
+        if table is not None and not attribute_updates and not expected and not condition_expression:
+            plan = _pure_add(table, update_expression, expression_attribute_names, expression_attribute_values)
+        if plan is None or table.hash_key_attr not in key or (table.range_key_attr and table.range_key_attr not in key):
+            return original(self, *args)
+        hash_value = DynamoType(key[table.hash_key_attr])
+        range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
+        item = table.get_item(hash_value, range_value)
+        if item is not None and any(a in item.attrs and item.attrs[a].type != "N" for a, _ in plan):
+            return original(self, *args)  # moto's IncorrectDataType
+        orig_item = copy.deepcopy(item)
+        if item is None:  # as moto does: the key-only item first (its own stream record), then the update
+            data = {table.hash_key_attr: {hash_value.type: hash_value.value}}
+            if range_value:
+                data[table.range_key_attr] = {range_value.type: range_value.value}
+            table.put_item(data)
+            item = table.get_item(hash_value, range_value)
+        try:
+            for attribute, value in plan:
+                current = item.attrs.get(attribute) or DynamoType({"N": "0"})
+                item.attrs[attribute] = current + DynamoType(value)
+        except ItemSizeTooLarge:
+            raise ItemSizeToUpdateTooLarge() from None
+        if table.stream_shard is not None:
+            table.stream_shard.add(orig_item, item)
+        update_item.applied += 1  # type: ignore[attr-defined]
+        return item
+
+    update_item._supportlens_patched = True  # type: ignore[attr-defined]
+    update_item.applied = 0  # type: ignore[attr-defined]
+    update_item.__wrapped__ = original  # type: ignore[attr-defined]
+    backend.update_item = update_item
+
+
 def apply() -> None:
     """Idempotent: patch moto's DynamoDB backend in this process."""
     import moto.dynamodb.models as models
@@ -245,6 +325,7 @@ def apply() -> None:
     _patch_stream_records()
     _patch_item_init()
     _patch_expression_parsing()
+    _patch_pure_add(models.DynamoDBBackend)
 
     backend = models.DynamoDBBackend
     if getattr(backend.transact_write_items, "_supportlens_patched", False):

@@ -247,3 +247,93 @@ def test_cached_expression_parsing_answers_as_moto_does(monkeypatch):
     kinds = [entry[0] for entry in slow]
     assert kinds.count("TransactionCanceledException") >= 2 and "ValidationException" in kinds
     assert "ConditionalCheckFailedException" in kinds
+
+
+def _add_script(ddb, streams, table: str) -> list:
+    """ADD updates the fast path takes (new rows, existing rows, odd literals) and ones it must leave
+    to moto (strings, keys, sets, conditions, duplicate or unused names), read back item by item,
+    attribute order included, and as stream records."""
+    arn = ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                           KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                           AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+                           StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})["TableDescription"]["LatestStreamArn"]
+    key = {"pk": {"S": "day"}, "sk": {"S": "a"}}
+    ddb.create_table(TableName=f"{table}-seq", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}, {"AttributeName": "seq", "KeyType": "RANGE"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}, {"AttributeName": "seq", "AttributeType": "N"}])
+    ddb.put_item(TableName=f"{table}-seq", Item={"id": {"S": "x"}, "seq": {"N": "1"}})
+
+    def upd(expression, values, names=None, **extra):
+        request = {"TableName": extra.pop("TableName", table), "Key": extra.pop("Key", key), "UpdateExpression": expression,
+                   "ExpressionAttributeValues": values, **extra}
+        if names is not None:
+            request["ExpressionAttributeNames"] = names
+        return request
+
+    n = lambda v: {"N": v}  # noqa: E731
+    updates = [
+        upd("ADD #c0 :v0, #c1 :v1", {":v0": n("1"), ":v1": n("2.50")}, {"#c0": "tickets", "#c1": "score"}),
+        upd("ADD #c0 :v0, #c1 :v1", {":v0": n("007"), ":v1": n("-0.5")}, {"#c0": "tickets", "#c1": "score"}),
+        upd("ADD #c1 :v1,#c0 :v0", {":v0": n("-8"), ":v1": n("0.000")}, {"#c0": "neg", "#c1": "tickets"}),
+        upd("ADD #c0 :v0", {":v0": n("12345678901234567890.123456789")}, {"#c0": "big"}),
+        upd("SET #s = :s", {":s": {"S": "text"}}, {"#s": "label"}),
+        upd("ADD #c0 :v0", {":v0": n("1")}, {"#c0": "label"}),  # a string: moto's type error
+        upd("ADD #c0 :v0", {":v0": n("1")}, {"#c0": "sk"}),  # a key attribute: moto's error
+        upd("ADD #c0 :v0, #c1 :v1", {":v0": n("1"), ":v1": n("1")}, {"#c0": "x", "#c1": "x"}),  # overlapping
+        upd("ADD #c0 :v0, #c1 :v1", {":v0": n("1"), ":v1": n("1")}, {"#c0": "x"}),  # undefined: the handler rejects it
+        upd("ADD #c0 :v0", {":v0": n("1")}, {"#c0": "seq"}, TableName=f"{table}-seq",
+            Key={"id": {"S": "x"}, "seq": {"N": "1"}}),  # a numeric key attribute
+        upd("ADD #c0 :v0", {":v0": n("1")}, {"#c0": "x", "#unused": "y"}),  # unused name
+        upd("ADD #c0 :v0", {":v0": {"SS": ["a"]}}, {"#c0": "tags"}),  # a set
+        upd("ADD #c0 :v0", {":v0": n("1"), ":lim": n("0")}, {"#c0": "tickets"}, ConditionExpression="tickets < :lim"),
+        upd("ADD #c0 :v0", {":v0": n("1")}, {"#c0": "tickets"}, Key={"pk": {"S": "day"}, "sk": {"S": "new"}}),
+        upd("ADD #c0 :v0", {":v0": n("5")}, {"#c0": "tickets"}, Key={"pk": {"S": "day"}, "sk": {"S": "new"}},
+            ReturnValues="ALL_NEW"),
+    ]
+    out = []
+    for request in updates:
+        try:
+            response = ddb.update_item(**request)
+            response.pop("ResponseMetadata", None)
+            response.get("ConsumedCapacity", {}).pop("TableName", None)
+            out.append(("ok", response))
+        except ClientError as exc:
+            out.append((exc.response["Error"]["Code"], exc.response["Error"].get("Message")))
+    ddb.transact_write_items(TransactItems=[{"Update": upd("ADD #c0 :v0, #c1 :v1", {":v0": n("2"), ":v1": n("0.25")},
+                                                           {"#c0": "tickets", "#c1": "score"})}])
+    out.append(ddb.scan(TableName=f"{table}-seq")["Items"])
+    for sk in ("a", "new"):
+        item = ddb.get_item(TableName=table, Key={"pk": {"S": "day"}, "sk": {"S": sk}})["Item"]
+        out.append((sk, list(item), item))  # attribute order as moto writes it
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    for record in streams.get_records(ShardIterator=iterator)["Records"]:
+        image = record["dynamodb"]
+        out.append((record["eventName"], image.get("OldImage"), image.get("NewImage"), list(image.get("NewImage", {}))))
+    return out
+
+
+def test_pure_add_updates_answer_as_moto_does(moto_server, monkeypatch):
+    from moto.dynamodb.models import DynamoDBBackend
+
+    fast_path = DynamoDBBackend.update_item
+    applied = fast_path.applied
+    clients = boto3.client("dynamodb", **moto_server), boto3.client("dynamodbstreams", **moto_server)
+    fast = _add_script(*clients, "agg-fast")
+    assert fast_path.applied - applied == 7  # the plain ADDs, and only those, took the fast path
+    monkeypatch.setattr(DynamoDBBackend, "update_item", fast_path.__wrapped__)
+    slow = _add_script(*clients, "agg-moto")
+    assert fast == slow
+    assert [entry[0] for entry in slow[:15]].count("ValidationException") >= 5
+
+
+def test_pure_add_leaves_undefined_placeholders_to_moto():
+    """moto's request handler rejects them before the backend; a direct backend call must too."""
+    from types import SimpleNamespace
+
+    from localcloud.moto_patches import _pure_add
+
+    table = SimpleNamespace(attr=[{"AttributeName": "pk"}], hash_key_attr="pk", range_key_attr=None)
+    assert _pure_add(table, "ADD #a :v", {"#a": "n"}, {":v": {"N": "1"}}) == [("n", {"N": "1"})]
+    assert _pure_add(table, "ADD #a :v", {}, {":v": {"N": "1"}}) is None
+    assert _pure_add(table, "ADD #a :v", {"#a": "n"}, {}) is None
