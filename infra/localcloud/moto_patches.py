@@ -30,8 +30,8 @@ deep-copies the AST before touching it). Errors are never cached: a bad expressi
 
 moto validates an UpdateExpression with ten tree walks over a deep copy of its AST: the chunk's
 counter transaction (≈ 200 aggregate rows of `ADD #c0 :v0, #c1 :v1, ...`) spent ~75 % of the
-emulator's time there. An update that is nothing but `ADD #name :value` pairs of plain numbers to
-distinct non-key attributes, with no condition, is applied here directly with moto's own number
+emulator's time there. An update that is nothing but `ADD #name :value` pairs of numbers or
+non-empty sets to distinct non-key attributes, with no condition, is applied here directly with moto's own number
 addition (`DynamoType.__add__`), put and stream calls; anything else (sets, paths, key or index
 attributes, an existing non-number, a missing placeholder, a condition) goes to moto unchanged,
 so moto still raises every error it raised.
@@ -247,11 +247,12 @@ def _patch_expression_parsing() -> None:
 
 _PURE_ADD = re.compile(r"ADD\s+#\w+\s+:\w+(?:\s*,\s*#\w+\s+:\w+)*\s*")
 _ADD_PAIR = re.compile(r"(#\w+)\s+(:\w+)")
+_SETS = ("SS", "NS", "BS")
 
 
 def _pure_add(table: Any, update_expression: Any, names: Any, values: Any) -> list[tuple[str, dict[str, str]]] | None:
-    """[(attribute, {"N": value})] when the update is only ADDs of numbers to distinct non-key
-    top-level attributes named by placeholders; None when moto must decide."""
+    """[(attribute, value)] when the update is only ADDs of numbers or non-empty sets to distinct
+    non-key top-level attributes named by placeholders; None when moto must decide."""
     if not isinstance(update_expression, str) or not _PURE_ADD.fullmatch(update_expression):
         return None
     names, values = names or {}, values or {}
@@ -260,8 +261,11 @@ def _pure_add(table: Any, update_expression: Any, names: Any, values: Any) -> li
         return None  # moto names the missing placeholder
     keys = {d["AttributeName"] for d in table.attr or []} | {table.hash_key_attr, table.range_key_attr}
     plan = [(names[n], values[v]) for n, v in pairs]
-    if any(not isinstance(a, str) or a in keys or not isinstance(v, dict) or list(v) != ["N"] for a, v in plan):
-        return None  # key or index attributes, sets, strings: moto's rules and errors
+    if any(not isinstance(a, str) or a in keys or not isinstance(v, dict) or len(v) != 1 for a, v in plan):
+        return None  # key or index attributes: moto's rules and errors
+    if not all(v.get("N") is not None or (list(v)[0] in _SETS and isinstance(list(v.values())[0], list) and list(v.values())[0])
+               for _, v in plan):
+        return None  # strings, lists, maps, empty sets: moto's errors
     if len({a for a, _ in plan}) != len(plan):
         return None  # overlapping paths
     return plan
@@ -290,7 +294,7 @@ def _patch_pure_add(backend: Any) -> None:
         hash_value = DynamoType(key[table.hash_key_attr])
         range_value = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
         item = table.get_item(hash_value, range_value)
-        if item is not None and any(a in item.attrs and item.attrs[a].type != "N" for a, _ in plan):
+        if item is not None and any(a in item.attrs and item.attrs[a].type != list(v)[0] for a, v in plan):
             return original(self, *args)  # moto's IncorrectDataType
         orig_item = copy.deepcopy(item)
         if item is None:  # as moto does: the key-only item first (its own stream record), then the update
@@ -300,9 +304,17 @@ def _patch_pure_add(backend: Any) -> None:
             table.put_item(data)
             item = table.get_item(hash_value, range_value)
         try:
-            for attribute, value in plan:
-                current = item.attrs.get(attribute) or DynamoType({"N": "0"})
-                item.attrs[attribute] = current + DynamoType(value)
+            for attribute, value in plan:  # as moto's AddExecutor does it
+                added = DynamoType(value)
+                if added.is_set():  # appended in place, values already there skipped
+                    current = item.attrs.get(attribute)
+                    if current is None:
+                        current = item.attrs[attribute] = DynamoType({added.type: []})
+                    for v in added.value:
+                        if v not in current.value:
+                            current.value.append(v)
+                else:
+                    item.attrs[attribute] = (item.attrs.get(attribute) or DynamoType({"N": "0"})) + added
         except ItemSizeTooLarge:
             raise ItemSizeToUpdateTooLarge() from None
         if table.stream_shard is not None:

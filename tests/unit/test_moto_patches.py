@@ -284,7 +284,12 @@ def _add_script(ddb, streams, table: str) -> list:
         upd("ADD #c0 :v0", {":v0": n("1")}, {"#c0": "seq"}, TableName=f"{table}-seq",
             Key={"id": {"S": "x"}, "seq": {"N": "1"}}),  # a numeric key attribute
         upd("ADD #c0 :v0", {":v0": n("1")}, {"#c0": "x", "#unused": "y"}),  # unused name
-        upd("ADD #c0 :v0", {":v0": {"SS": ["a"]}}, {"#c0": "tags"}),  # a set
+        upd("ADD #c0 :v0, #c1 :v1", {":v0": {"SS": ["b", "a"]}, ":v1": n("1")}, {"#c0": "tags", "#c1": "tickets"}),
+        upd("ADD #c0 :v0", {":v0": {"SS": ["a", "c"]}}, {"#c0": "tags"}),  # "a" is there already
+        upd("ADD #c0 :v0", {":v0": {"NS": ["1.0", "2"]}}, {"#c0": "nums"}),
+        upd("ADD #c0 :v0", {":v0": {"NS": ["1"]}}, {"#c0": "tags"}),  # a number set to a string set: moto's error
+        upd("ADD #c0 :v0", {":v0": {"SS": []}}, {"#c0": "tags"}),  # empty: moto's error
+        upd("ADD #c0 :v0", {":v0": {"L": [{"S": "x"}]}}, {"#c0": "lst"}),  # a list: moto's error
         upd("ADD #c0 :v0", {":v0": n("1"), ":lim": n("0")}, {"#c0": "tickets"}, ConditionExpression="tickets < :lim"),
         upd("ADD #c0 :v0", {":v0": n("1")}, {"#c0": "tickets"}, Key={"pk": {"S": "day"}, "sk": {"S": "new"}}),
         upd("ADD #c0 :v0", {":v0": n("5")}, {"#c0": "tickets"}, Key={"pk": {"S": "day"}, "sk": {"S": "new"}},
@@ -320,11 +325,11 @@ def test_pure_add_updates_answer_as_moto_does(moto_server, monkeypatch):
     applied = fast_path.applied
     clients = boto3.client("dynamodb", **moto_server), boto3.client("dynamodbstreams", **moto_server)
     fast = _add_script(*clients, "agg-fast")
-    assert fast_path.applied - applied == 7  # the plain ADDs, and only those, took the fast path
+    assert fast_path.applied - applied == 10  # the plain ADDs, and only those, took the fast path
     monkeypatch.setattr(DynamoDBBackend, "update_item", fast_path.__wrapped__)
     slow = _add_script(*clients, "agg-moto")
     assert fast == slow
-    assert [entry[0] for entry in slow[:15]].count("ValidationException") >= 5
+    assert [entry[0] for entry in slow[:20]].count("ValidationException") >= 8
 
 
 def test_pure_add_leaves_undefined_placeholders_to_moto():
