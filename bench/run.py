@@ -691,7 +691,8 @@ def bench_e2e(opts: Options) -> dict[str, Any]:
             e2e_s = time.perf_counter() - started
             status = waited["status"]
             stored = int(status.get("tickets_stored", 0)) + int(status.get("duplicates", 0))
-            details.update(tickets_stored=stored, rows_quarantined=int(status.get("rows_quarantined", 0)),
+            details.update(tickets_stored=stored, lineage={k: status.get(k) for k in ("rows_read", "tickets_emitted", "rows_quarantined",
+                                                                                      "tickets_stored", "duplicates", "tickets_quarantined")},
                            seconds=round(e2e_s, 2), status_polls=waited["polls"], first_stored_s=waited["first_stored_s"])
             error = stored_check(cloud, file_id, status, info["rows"], e2e_s)
             details["chunk_latency_s"] = latency_summary(cloud, file_id, upload_epoch)
