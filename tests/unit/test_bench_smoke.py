@@ -58,8 +58,12 @@ def test_quick_run_on_the_local_cloud():
     for key in ("e2e_tickets_per_s", "emulator_batchwrite_items_per_s", "e2e_vs_emulator"):
         assert_measured(result, key)
     details = result["details"]["e2e"]
-    assert details["tickets_stored"] == details["rows_uploaded"]
+    assert details["tickets_stored"] == details["rows_uploaded"] == details["lineage"]["tickets_emitted"]
     assert any(name.endswith("enrich") for name in details["invocations"])  # read from the functions' REPORT lines
+    latency = details["chunk_latency_s"]  # from the chunks' counter markers
+    assert latency["chunks"] >= 1 and 0 < latency["first"] <= latency["p50"] <= latency["p95"] <= latency["last"]
+    assert latency["last"] <= details["seconds"] + 1 and details["first_stored_s"] <= details["seconds"]
+    assert len(details["batchwrite_items_per_s_before_after"]) == 2
 
 
 def test_lambda_report_lines_are_summarised(tmp_path: Path):
