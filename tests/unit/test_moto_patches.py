@@ -342,3 +342,12 @@ def test_pure_add_leaves_undefined_placeholders_to_moto():
     assert _pure_add(table, "ADD #a :v", {"#a": "n"}, {":v": {"N": "1"}}) == [("n", {"N": "1"})]
     assert _pure_add(table, "ADD #a :v", {}, {":v": {"N": "1"}}) is None
     assert _pure_add(table, "ADD #a :v", {"#a": "n"}, {}) is None
+
+
+def test_the_module_list_is_read_once_and_is_motos():
+    import moto.backends as backends
+
+    apply()
+    first = backends.list_of_moto_modules()
+    assert first == list(backends.list_of_moto_modules.__wrapped__()) and "dynamodb" in first and "sqs" in first
+    assert backends.list_of_moto_modules() is first  # no directory listing per request
