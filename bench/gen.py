@@ -175,7 +175,9 @@ def write_twcs_rows(path: Path, min_rows: int, source: Path | None = None) -> di
             extra.extend(members)
     count = 0
     with path.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=header, lineterminator="\n")
+        # "\r\n" makes the writer quote a field holding a bare "\r" (one TWCS tweet has "\r\r"); with
+        # "\n" it is written unquoted and a reader splits the row in two.
+        writer = csv.DictWriter(f, fieldnames=header, lineterminator="\r\n")
         writer.writeheader()
         for row in twcs_rows(rows, whole, max_id=max_id):
             writer.writerow(row)

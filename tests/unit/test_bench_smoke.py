@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -181,6 +182,24 @@ def test_generated_twcs_rows_are_unique_whole_conversations(tmp_path: Path):
     source_rows = [r for c in {str(int(r["conversation_id"]) - 2 * max_id) for r in tail} for r in by_conversation[c]]
     assert (tail_linked, tail_parents) == links(source_rows, sample_ids)
     assert gen.write_twcs_rows(tmp_path / "exact.csv", 2 * len(sample), gen.SAMPLE)["rows"] == 2 * len(sample)
+
+
+def test_generated_twcs_rows_survive_carriage_returns_in_text(tmp_path: Path):
+    """A tweet with a bare "\r" must stay one row for the production reader (TWCS has one)."""
+    from supportlens.domain.ingest import ingest_file
+
+    header, rows = gen.read_twcs(gen.SAMPLE)
+    rows[5] = {**rows[5], "text": "@AskPayPal \r\rI just love the start of email"}
+    source = tmp_path / "source.csv"
+    with source.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+    info = gen.write_twcs_rows(tmp_path / "twcs.csv", 2 * len(rows), source)
+    messages: list = []
+    report = ingest_file(lambda: (tmp_path / "twcs.csv").open("rb"), "incoming/twcs/twcs.csv", "f#1", messages.extend)
+    assert report.rows_read == info["rows"] == 2 * len(rows) and report.rows_quarantined == 0
+    assert sum(len(m["tickets"]) for m in messages) == info["rows"]
 
 
 def test_sphere_mixture_is_unit_norm_and_clustered():
