@@ -40,10 +40,13 @@ def _shift_ids(value: str, offset: int) -> str:
     return ",".join(out)
 
 
-def twcs_rows(rows: list[dict[str, str]], replicas: int) -> Iterator[dict[str, str]]:
-    """`replicas` copies of real TWCS rows with renumbered ids: a bigger file with the same shape."""
-    max_id = max(int(r["tweet_id"]) for r in rows if r["tweet_id"].isdigit()) + 1
-    for rep in range(replicas):
+def twcs_rows(rows: list[dict[str, str]], replicas: int, first: int = 0, max_id: int | None = None) -> Iterator[dict[str, str]]:
+    """`replicas` copies of real TWCS rows with renumbered ids: a bigger file with the same shape.
+
+    Replica r shifts every id by r * max_id (`first` is the first replica's number), so replicas never collide."""
+    if max_id is None:
+        max_id = max(int(r["tweet_id"]) for r in rows if r["tweet_id"].isdigit()) + 1
+    for rep in range(first, first + replicas):
         offset = rep * max_id
         for row in rows:
             new = dict(row)
@@ -152,3 +155,34 @@ def write_tickets(path: Path, min_bytes: int, gzip_it: bool = False, body_chars:
         raw += len(text.encode())
         f.write(text)
     return {"rows": count, "uncompressed_bytes": raw, "file_bytes": path.stat().st_size}
+
+
+def write_twcs_rows(path: Path, min_rows: int, source: Path | None = None) -> dict[str, int]:
+    """A TWCS-format CSV of at least `min_rows` real rows: whole renumbered replicas of the source,
+    then whole conversations of one more replica, so every id is unique and every reply link
+    points where it did in the source (a conversation is never cut)."""
+    header, rows = read_twcs(source)
+    max_id = max(int(r["tweet_id"]) for r in rows if r["tweet_id"].isdigit()) + 1
+    whole, rest = divmod(min_rows, len(rows))
+    extra: list[dict[str, str]] = []
+    if rest:
+        conversations: dict[str, list[dict[str, str]]] = {}
+        for row in rows:
+            conversations.setdefault(row.get("conversation_id") or row["tweet_id"], []).append(row)
+        for members in conversations.values():
+            if len(extra) >= rest:
+                break
+            extra.extend(members)
+    count = 0
+    with path.open("w", encoding="utf-8", newline="") as f:
+        # "\r\n" makes the writer quote a field holding a bare "\r" (one TWCS tweet has "\r\r"); with
+        # "\n" it is written unquoted and a reader splits the row in two.
+        writer = csv.DictWriter(f, fieldnames=header, lineterminator="\r\n")
+        writer.writeheader()
+        for row in twcs_rows(rows, whole, max_id=max_id):
+            writer.writerow(row)
+            count += 1
+        for row in twcs_rows(extra, 1 if extra else 0, first=whole, max_id=max_id):
+            writer.writerow(row)
+            count += 1
+    return {"rows": count, "file_bytes": path.stat().st_size}

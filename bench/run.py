@@ -49,6 +49,7 @@ class Options:
     threads: int | None = None  # BLAS/OpenMP threads in child processes (None: library default)
     params: dict[str, str] | None = None  # template parameter overrides (which layers a function gets)
     prices: Path | None = None  # a price table of one's own for the cost keys (default: bench/aws_prices.json)
+    e2e_rows: int | None = None  # rows the e2e measurement uploads (default E2E_ROWS, quick E2E_QUICK_ROWS)
 
     def size(self, full: int, quick: int) -> int:
         return quick if self.quick else full
@@ -515,9 +516,9 @@ def free_port() -> int:
 class LocalCloud:
     """The real local cloud, started and stopped through the `supportlens` CLI in a private home."""
 
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, env: dict[str, str] | None = None):
         self.home = home
-        self.env = {**os.environ, "SUPPORTLENS_HOME": str(home),
+        self.env = {**os.environ, **(env or {}), "SUPPORTLENS_HOME": str(home),
                     "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
         for key in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "SUPPORTLENS_STACK"):
             self.env.pop(key, None)
@@ -564,6 +565,8 @@ def emulator_batch_write(cloud: LocalCloud, items: list[dict[str, Any]]) -> tupl
         requests = [{"PutRequest": {"Item": serialize(item)}} for item in items]
         started = time.perf_counter()
         for i in range(0, len(requests), 25):
+            if i == 25:  # the first request warms moto up (lazy imports, the new table): not timed
+                started = time.perf_counter()
             pending: dict[str, Any] = {table: requests[i : i + 25]}
             while pending:
                 pending = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
@@ -572,7 +575,7 @@ def emulator_batch_write(cloud: LocalCloud, items: list[dict[str, Any]]) -> tupl
         scanned = sum(page["Count"] for page in ddb.get_paginator("scan").paginate(TableName=table, Select="COUNT"))
         if scanned != len(items):
             raise AssertionError(f"scratch table holds {scanned} items (ItemCount {stored}), expected {len(items)}")
-        return len(items), seconds
+        return (len(items) - 25 if len(items) > 25 else len(items)), seconds  # the items written while timed
     finally:
         ddb.delete_table(TableName=table)
 
@@ -596,66 +599,151 @@ def lambda_reports(log_dir: Path) -> dict[str, Any]:
     return out
 
 
+E2E_ROWS = 50_000  # issue 14: the e2e goal is stated for a 50,000-ticket upload
+E2E_QUICK_ROWS = 150
+# Lambda runs several SQS batches of a queue at once (it starts SQS scaling at five); with three,
+# Enrich invocations compute while others wait on the emulator (2026-12-02: 2 → 3 gave 275 → 308
+# tickets/s). SUPPORTLENS_LOCAL_SQS_CONCURRENCY in the environment wins.
+E2E_SQS_CONCURRENCY = "3"
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+def chunk_latencies(cloud: LocalCloud, file_id: str, upload_epoch: float) -> list[float]:
+    """Seconds from the upload command to each chunk's counters being applied, for this file's chunks.
+
+    Enrich applies a chunk's counters in one transaction with a marker item whose `expires_at` is
+    the time of that transaction (whole seconds) plus MARKER_TTL_S: exact to a second, no guessing."""
+    from supportlens.adapters.dynamo import MARKER_TTL_S, deserialize
+
+    ddb = cloud.dynamodb()
+    table = cloud.state["outputs"].get("AggregatesTableName") or "supportlens-dev-aggregates"
+    applied: dict[str, int] = {}  # chunk id -> when its last transaction part was applied
+    prefix = f"{file_id}#chunk"
+    for page in ddb.get_paginator("query").paginate(TableName=table, KeyConditionExpression="pk = :m AND begins_with(sk, :f)",
+                                                    ExpressionAttributeValues={":m": {"S": "marker"}, ":f": {"S": prefix}}):
+        for item in map(deserialize, page["Items"]):
+            chunk = str(item["sk"]).split("#part", 1)[0]  # a chunk of many counter rows has one marker per part
+            applied[chunk] = max(applied.get(chunk, 0), int(item["expires_at"]) - MARKER_TTL_S)
+    return [at - upload_epoch for at in applied.values()]
+
+
+def file_status(cloud: LocalCloud, file_id: str) -> dict[str, Any]:
+    """The file's row of `supportlens status --json`, computed in this process by the CLI's own code
+    (a CLI process per poll cost ≈ 1 s of CPU, taken from the pipeline it measures on 2 cores)."""
+    from supportlens.adapters.dynamo import deserialize
+    from supportlens_cli.client import summary
+
+    item = cloud.dynamodb().get_item(TableName=cloud.state["outputs"]["FilesTableName"], Key={"file_id": {"S": file_id}},
+                                     ConsistentRead=True).get("Item")
+    return summary(deserialize(item)) if item else {}
+
+
+def count_items(cloud: LocalCloud, table: str) -> int:
+    """Items in a table of the emulator: moto counts ItemCount live from its item map (exact; AWS
+    refreshes it every few hours). A COUNT scan says the same but took ≈ 90 s for 50k tickets."""
+    return int(cloud.dynamodb().describe_table(TableName=table)["Table"]["ItemCount"])
+
+
+def wait_until_stored(cloud: LocalCloud, file_id: str, timeout: float) -> dict[str, Any]:
+    """Poll the file's lineage until it is complete (or failed, or `timeout`); seconds from the call."""
+    started = time.perf_counter()
+    status: dict[str, Any] = {}
+    polls, first_stored_s, last_log = 0, None, 0.0
+    while time.perf_counter() - started < timeout:
+        polls += 1
+        status = file_status(cloud, file_id)
+        elapsed = time.perf_counter() - started
+        if first_stored_s is None and int(status.get("tickets_stored", 0)) > 0:
+            first_stored_s = round(elapsed, 1)  # one poll's resolution (1 s)
+        if status.get("status") in ("complete", "rejected", "partial", "failed"):
+            break
+        if elapsed - last_log >= 30:
+            last_log = elapsed
+            log(f"  {elapsed:.0f}s: {status.get('tickets_stored', 0):,} of {status.get('tickets_emitted', '?')} stored")
+        time.sleep(1.0)
+    return {"status": status, "polls": polls, "first_stored_s": first_stored_s}
+
+
+def stored_check(cloud: LocalCloud, file_id: str, status: dict[str, Any], rows: int, seconds: float) -> str | None:
+    """Why the upload does not count as stored, or None: the lineage, the CLI and the table must agree."""
+    stored = int(status.get("tickets_stored", 0)) + int(status.get("duplicates", 0))
+    if status.get("status") != "complete":
+        return (f"the upload was not complete after {seconds:.0f}s ({stored:,} of {rows:,} stored): "
+                f"{json.dumps(status) if status else 'no lineage'}")
+    lines = cloud.cli("status", "--json", "--limit", "50").splitlines()
+    cli = next((r for r in map(json.loads, filter(str.strip, lines)) if r["file_id"] == file_id), {})
+    if cli.get("status") != "complete":
+        return f"`supportlens status` says {cli.get('status')!r} where the lineage item says complete"
+    in_table = count_items(cloud, cloud.state["outputs"]["TicketsTableName"])  # the ground truth
+    if in_table < stored:
+        return f"lineage says {stored:,} stored but the tickets table holds {in_table:,}"
+    return None
+
+
+def latency_summary(cloud: LocalCloud, file_id: str, upload_epoch: float) -> dict[str, Any]:
+    try:
+        latencies = chunk_latencies(cloud, file_id, upload_epoch)
+    except Exception as exc:  # a detail: never costs the rate
+        return {"error": f"{type(exc).__name__}: {exc}"[:300]}
+    if not latencies:
+        return {"error": "no counter markers for this file"}
+    return {"chunks": len(latencies), "first": round(min(latencies), 1), "p50": round(_percentile(latencies, 0.5), 1),
+            "p95": round(_percentile(latencies, 0.95), 1), "last": round(max(latencies), 1)}
+
+
 def bench_e2e(opts: Options) -> dict[str, Any]:
+    """Upload >= 50,000 real TWCS rows to the local cloud and wait until every ticket is stored."""
     from supportlens.domain.enrichment import enrich
 
     tickets = twcs_tickets()
     write_items = opts.size(5000, 200)
     base = enrich(tickets[:500]).items
     items = [{**base[i % len(base)], "ticket_id": f"bench:{i}"} for i in range(write_items)]
+    rows = opts.e2e_rows or opts.size(E2E_ROWS, E2E_QUICK_ROWS)
     with tempfile.TemporaryDirectory(prefix="bench-cloud-") as tmp:
         home = Path(tmp) / "home"
         upload = Path(tmp) / "twcs_bench.csv"
-        if opts.quick:
-            header, rows = gen.read_twcs(gen.SAMPLE)
-            with upload.open("w", newline="", encoding="utf-8") as f:
-                import csv
-
-                w = csv.DictWriter(f, fieldnames=header, lineterminator="\n")
-                w.writeheader()
-                w.writerows(rows[:150])
-            info = {"rows": 150}
-        else:  # the bundled sample as it is: 1,939 tweets in 500 threads
-            shutil.copyfile(gen.SAMPLE, upload)
-            info = {"rows": len(gen.read_twcs(gen.SAMPLE)[1])}
+        source = gen.SAMPLE if opts.quick else gen.twcs_source()
+        info = gen.write_twcs_rows(upload, rows, source)  # real rows, renumbered replicas, whole conversations
+        concurrency = os.environ.get("SUPPORTLENS_LOCAL_SQS_CONCURRENCY") or E2E_SQS_CONCURRENCY
+        details: dict[str, Any] = {"rows_uploaded": info["rows"], "file_bytes": info["file_bytes"], "source": source.name,
+                                   "sqs_concurrency": int(concurrency)}
         log("  starting the local cloud (supportlens local up)")
         started = time.perf_counter()
-        with LocalCloud(home) as cloud:
-            up_s = time.perf_counter() - started
+        with LocalCloud(home, {"SUPPORTLENS_LOCAL_SQS_CONCURRENCY": concurrency}) as cloud:
+            details["local_up_s"] = round(time.perf_counter() - started, 2)
             n, write_s = emulator_batch_write(cloud, items)
-            emulator = n / write_s
-            log(f"  emulator BatchWriteItem: {emulator:,.0f} items/s; uploading {info['rows']:,} TWCS rows")
-            started = time.perf_counter()
-            row = json.loads(cloud.cli("upload", str(upload), "--json").strip().splitlines()[-1])
-            file_id = row["file_id"]
-            deadline = time.monotonic() + opts.size(900, 300)
-            status: dict[str, Any] = {}
-            polls = 0
-            while time.monotonic() < deadline:
-                polls += 1
-                rows = [json.loads(line) for line in cloud.cli("status", "--json", "--limit", "50").splitlines() if line.strip()]
-                status = next((r for r in rows if r["file_id"] == file_id), {})
-                if status.get("status") in ("complete", "rejected", "partial"):
-                    break
-                time.sleep(0.5)
+            log(f"  emulator BatchWriteItem: {n / write_s:,.0f} items/s; uploading {info['rows']:,} TWCS rows")
+            upload_epoch, started = time.time(), time.perf_counter()
+            file_id = json.loads(cloud.cli("upload", str(upload), "--json").strip().splitlines()[-1])["file_id"]
+            waited = wait_until_stored(cloud, file_id, opts.size(1800, 300))
             e2e_s = time.perf_counter() - started
-        invocations = lambda_reports(home / "logs")
+            status = waited["status"]
+            stored = int(status.get("tickets_stored", 0)) + int(status.get("duplicates", 0))
+            details.update(tickets_stored=stored, lineage={k: status.get(k) for k in ("rows_read", "tickets_emitted", "rows_quarantined",
+                                                                                      "tickets_stored", "duplicates", "tickets_quarantined")},
+                           seconds=round(e2e_s, 2), status_polls=waited["polls"], first_stored_s=waited["first_stored_s"])
+            error = stored_check(cloud, file_id, status, info["rows"], e2e_s)
+            details["chunk_latency_s"] = latency_summary(cloud, file_id, upload_epoch)
+            # The raw rate again, pipeline idle: the machine's load drifts over minutes, so the
+            # denominator is the mean of a pass before and a pass after the upload.
+            n_after, write_after_s = emulator_batch_write(cloud, items)
+        details["invocations"] = lambda_reports(home / "logs")
         costs = cost.e2e_cost(home, status, cloud.state, [t.text for t in tickets], opts.prices)
-    details = {"rows_uploaded": info["rows"], "status_polls": polls, "local_up_s": round(up_s, 2), "batchwrite_items": n,
-               "batchwrite_seconds": round(write_s, 2), "invocations": invocations}
-    if status.get("status") != "complete":  # the emulator number still stands
-        error = {"error": f"the upload was not complete after {e2e_s:.0f}s: {json.dumps(status) if status else 'no lineage'}"}
-        return {"e2e_tickets_per_s": error, "emulator_batchwrite_items_per_s": round(emulator, 1), "e2e_vs_emulator": error,
+    passes = [n / write_s, n_after / write_after_s]
+    emulator = statistics.fmean(passes)
+    details.update(batchwrite_items=n, batchwrite_items_per_s_before_after=[round(p, 1) for p in passes])
+    measured = {"emulator_batchwrite_items_per_s": round(emulator, 1)}
+    if error:  # the emulator number still stands
+        return {"e2e_tickets_per_s": {"error": error}, **measured, "e2e_vs_emulator": {"error": error},
                 **costs, "_details": {"e2e": details}}
-    stored = int(status["tickets_stored"]) + int(status.get("duplicates", 0))
     e2e = stored / e2e_s
-    return {
-        "e2e_tickets_per_s": round(e2e, 1),
-        "emulator_batchwrite_items_per_s": round(emulator, 1),
-        "e2e_vs_emulator": round(e2e / emulator, 3),
-        **costs,
-        "_details": {"e2e": {**details, "tickets_stored": stored, "seconds": round(e2e_s, 2)}},
-    }
+    return {"e2e_tickets_per_s": round(e2e, 1), **measured, "e2e_vs_emulator": round(e2e / emulator, 3),
+            **costs, "_details": {"e2e": details}}
 
 
 # ------------------------------------------------------------------ runner
@@ -741,13 +829,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="template parameter for cold_start_s/function_size_mb (e.g. EmbeddingProvider=gemini)")
     parser.add_argument("--out", type=Path, help="also write the JSON to this file")
     parser.add_argument("--prices", type=Path, help="AWS price table for the cost keys (default: bench/aws_prices.json)")
+    parser.add_argument("--e2e-rows", type=int, help=f"TWCS rows the e2e measurement uploads (default {E2E_ROWS:,}; --quick {E2E_QUICK_ROWS})")
     args = parser.parse_args(argv)
     measurements = select(args.only)
     # Stopped from outside: unwind, so a local cloud this run started is shut down.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, signal.default_int_handler)
     params = dict(p.split("=", 1) for p in args.param)
-    result = run(measurements, Options(quick=args.quick, threads=args.threads, params=params or None, prices=args.prices))
+    result = run(measurements, Options(quick=args.quick, threads=args.threads, params=params or None, e2e_rows=args.e2e_rows, prices=args.prices))
     line = json.dumps(result, sort_keys=False, default=str)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

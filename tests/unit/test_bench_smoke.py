@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import subprocess
 import sys
@@ -58,7 +59,7 @@ def test_quick_run_on_the_local_cloud():
     for key in ("e2e_tickets_per_s", "emulator_batchwrite_items_per_s", "e2e_vs_emulator"):
         assert_measured(result, key)
     details = result["details"]["e2e"]
-    assert details["tickets_stored"] == details["rows_uploaded"]
+    assert details["tickets_stored"] == details["rows_uploaded"] == details["lineage"]["tickets_emitted"]
     assert any(name.endswith("enrich") for name in details["invocations"])  # read from the functions' REPORT lines
     # The cost keys come from the requests the functions really made (the local cloud's request log).
     for key in ("aws_usd_per_million_tickets", "cost_vs_floor"):
@@ -71,6 +72,10 @@ def test_quick_run_on_the_local_cloud():
     assert any(name.endswith("enrich") for name in breakdown["usd_per_million_by_function"])
     assert breakdown["units_per_ticket"]["dynamodb_wru"] >= breakdown["ticket_item_mean_wru"]
     assert result["cost_vs_floor"] >= 1
+    latency = details["chunk_latency_s"]  # from the chunks' counter markers
+    assert latency["chunks"] >= 1 and 0 < latency["first"] <= latency["p50"] <= latency["p95"] <= latency["last"]
+    assert latency["last"] <= details["seconds"] + 1 and details["first_stored_s"] <= details["seconds"]
+    assert len(details["batchwrite_items_per_s_before_after"]) == 2
 
 
 def test_lambda_report_lines_are_summarised(tmp_path: Path):
@@ -160,6 +165,52 @@ def test_generated_twcs_keeps_reply_links(tmp_path: Path):
     linked = sum(p in known for p in parents) / len(parents)
     assert linked == pytest.approx(sum(p in sample_ids for p in sample_parents) / len(sample_parents))
     assert len(parents) % len(sample_parents) == 0  # whole replicas
+
+
+def test_generated_twcs_rows_are_unique_whole_conversations(tmp_path: Path):
+    """The e2e upload: at least N rows, unique ids, and a partial replica made of whole conversations,
+    so every reply link resolves exactly as often as in the source."""
+    _, sample = gen.read_twcs(gen.SAMPLE)
+    wanted = 2 * len(sample) + 150
+    info = gen.write_twcs_rows(tmp_path / "twcs.csv", wanted, gen.SAMPLE)
+    _, rows = gen.read_twcs(tmp_path / "twcs.csv")
+    assert info["rows"] == len(rows) >= wanted and len(rows) < 3 * len(sample)
+    ids = [r["tweet_id"] for r in rows]
+    assert len(set(ids)) == len(ids)
+    tail = rows[2 * len(sample):]  # the partial replica
+    by_conversation = {}
+    for r in sample:
+        by_conversation.setdefault(r["conversation_id"], []).append(r)
+    max_id = max(int(r["tweet_id"]) for r in sample) + 1
+    for conversation in {r["conversation_id"] for r in tail}:
+        original = str(int(conversation) - 2 * max_id) if conversation.isdigit() else conversation
+        assert len([r for r in tail if r["conversation_id"] == conversation]) == len(by_conversation[original])
+    known, sample_ids = set(ids), {r["tweet_id"] for r in sample}
+    def links(rs, pool):
+        parents = [r["in_response_to_tweet_id"] for r in rs if r["in_response_to_tweet_id"]]
+        return sum(p in pool for p in parents), len(parents)
+    tail_linked, tail_parents = links(tail, known)
+    source_rows = [r for c in {str(int(r["conversation_id"]) - 2 * max_id) for r in tail} for r in by_conversation[c]]
+    assert (tail_linked, tail_parents) == links(source_rows, sample_ids)
+    assert gen.write_twcs_rows(tmp_path / "exact.csv", 2 * len(sample), gen.SAMPLE)["rows"] == 2 * len(sample)
+
+
+def test_generated_twcs_rows_survive_carriage_returns_in_text(tmp_path: Path):
+    """A tweet with a bare "\r" must stay one row for the production reader (TWCS has one)."""
+    from supportlens.domain.ingest import ingest_file
+
+    header, rows = gen.read_twcs(gen.SAMPLE)
+    rows[5] = {**rows[5], "text": "@AskPayPal \r\rI just love the start of email"}
+    source = tmp_path / "source.csv"
+    with source.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(rows)
+    info = gen.write_twcs_rows(tmp_path / "twcs.csv", 2 * len(rows), source)
+    messages: list = []
+    report = ingest_file(lambda: (tmp_path / "twcs.csv").open("rb"), "incoming/twcs/twcs.csv", "f#1", messages.extend)
+    assert report.rows_read == info["rows"] == 2 * len(rows) and report.rows_quarantined == 0
+    assert sum(len(m["tickets"]) for m in messages) == info["rows"]
 
 
 def test_sphere_mixture_is_unit_norm_and_clustered():

@@ -141,3 +141,213 @@ def test_items_are_built_with_the_same_size_limit_as_moto(padding):
 
     assert build(Item.__init__) == build(Item.__init__.__wrapped__)
     assert build(Item.__init__)[0] == ("ok" if padding < 404_990 else "too large")
+
+
+def _expression_script(client) -> list:
+    """Conditional puts, transactions and ADD/SET updates whose outcome depends on every part of the
+    expression: the same text with other values, other names, bad syntax, missing placeholders."""
+    client.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}])
+    owned = "attribute_not_exists(pk) OR #owner = :owner"
+
+    def put(sk: str, owner: str, names: dict | None = None, expression: str = owned) -> dict:
+        return {"Put": {"TableName": "t", "Item": {"pk": {"S": "p"}, "sk": {"S": sk}, "chunk": {"S": owner}},
+                        "ConditionExpression": expression, "ExpressionAttributeNames": names or {"#owner": "chunk"},
+                        "ExpressionAttributeValues": {":owner": {"S": owner}}}}
+
+    def add(sk: str, expression: str, values: dict, names: dict | None = None) -> dict:
+        update = {"TableName": "t", "Key": {"pk": {"S": "agg"}, "sk": {"S": sk}}, "UpdateExpression": expression,
+                  "ExpressionAttributeValues": values}
+        if names:
+            update["ExpressionAttributeNames"] = names
+        return {"Update": update}
+
+    calls = [
+        ("transact_write_items", {"TransactItems": [put("a", "c1"), put("b", "c1")]}),
+        ("transact_write_items", {"TransactItems": [put("a", "c1"), put("c", "c1")]}),  # ours again: allowed
+        ("transact_write_items", {"TransactItems": [put("a", "c2"), put("d", "c2")]}),  # same text, other value: cancelled
+        ("transact_write_items", {"TransactItems": [put("a", "c2", {"#owner": "pk"})]}),  # other name
+        ("transact_write_items", {"TransactItems": [put("e", "c1", expression="attribute_not_exists(pk) OR")]}),  # bad syntax
+        ("transact_write_items", {"TransactItems": [put("e", "c1", expression="attribute_not_exists(pk) OR")]}),  # still bad
+        ("transact_write_items", {"TransactItems": [put("e", "c1", names={"#other": "chunk"})]}),  # placeholder not defined
+        ("put_item", {"TableName": "t", "Item": {"pk": {"S": "p"}, "sk": {"S": "b"}, "chunk": {"S": "c3"}},
+                      "ConditionExpression": owned, "ExpressionAttributeNames": {"#owner": "chunk"},
+                      "ExpressionAttributeValues": {":owner": {"S": "c3"}}}),
+        ("put_item", {"TableName": "t", "Item": {"pk": {"S": "p"}, "sk": {"S": "l"}, "tags": {"L": [{"S": "x"}]}},
+                      "ConditionExpression": "attribute_not_exists(pk) OR tags = :t",
+                      "ExpressionAttributeValues": {":t": {"L": [{"S": "x"}]}}}),
+        ("put_item", {"TableName": "t", "Item": {"pk": {"S": "p"}, "sk": {"S": "l"}, "tags": {"L": [{"S": "y"}]}},
+                      "ConditionExpression": "attribute_not_exists(pk) OR tags = :t",
+                      "ExpressionAttributeValues": {":t": {"L": [{"S": "x"}]}}}),
+        ("put_item", {"TableName": "t", "Item": {"pk": {"S": "p"}, "sk": {"S": "bin"}, "b": {"B": b"\x00a"}},
+                      "ConditionExpression": "attribute_not_exists(pk) OR b = :b", "ExpressionAttributeValues": {":b": {"B": b"\x00a"}}}),
+        ("put_item", {"TableName": "t", "Item": {"pk": {"S": "p"}, "sk": {"S": "bin"}, "b": {"B": b"\x00b"}},
+                      "ConditionExpression": "attribute_not_exists(pk) OR b = :b", "ExpressionAttributeValues": {":b": {"B": b"\x00b"}}}),
+        ("transact_write_items", {"TransactItems": [add("x", "ADD #c0 :v0, #c1 :v1", {":v0": {"N": "1"}, ":v1": {"N": "2.5"}},
+                                                        {"#c0": "n", "#c1": "m"})]}),
+        ("transact_write_items", {"TransactItems": [add("x", "ADD #c0 :v0, #c1 :v1", {":v0": {"N": "-3"}, ":v1": {"N": "0.5"}},
+                                                        {"#c0": "n", "#c1": "m"})]}),
+        ("transact_write_items", {"TransactItems": [add("x", "ADD #c0 :v0, #c1 :v1", {":v0": {"N": "1"}, ":v1": {"N": "1"}},
+                                                        {"#c0": "m", "#c1": "k"})]}),  # same text, other attributes
+        ("update_item", {"TableName": "t", "Key": {"pk": {"S": "agg"}, "sk": {"S": "x"}}, "UpdateExpression": "SET s = :s",
+                         "ExpressionAttributeValues": {":s": {"S": "text"}}}),
+        ("update_item", {"TableName": "t", "Key": {"pk": {"S": "agg"}, "sk": {"S": "x"}}, "UpdateExpression": "ADD s :v",
+                         "ExpressionAttributeValues": {":v": {"N": "1"}}}),  # ADD to a string: type error
+        ("update_item", {"TableName": "t", "Key": {"pk": {"S": "agg"}, "sk": {"S": "x"}}, "UpdateExpression": "ADD s :v",
+                         "ExpressionAttributeValues": {":v": {"N": "1"}}}),  # and again
+        ("update_item", {"TableName": "t", "Key": {"pk": {"S": "agg"}, "sk": {"S": "x"}}, "UpdateExpression": "ADD n :v SET",
+                         "ExpressionAttributeValues": {":v": {"N": "1"}}}),  # bad syntax
+        ("update_item", {"TableName": "t", "Key": {"pk": {"S": "agg"}, "sk": {"S": "x"}}, "UpdateExpression": "SET n = n + :v",
+                         "ConditionExpression": "n < :lim", "ExpressionAttributeValues": {":v": {"N": "1"}, ":lim": {"N": "0"}},
+                         "ReturnValues": "ALL_NEW"}),
+        ("update_item", {"TableName": "t", "Key": {"pk": {"S": "agg"}, "sk": {"S": "x"}}, "UpdateExpression": "SET n = n + :v",
+                         "ConditionExpression": "n < :lim", "ExpressionAttributeValues": {":v": {"N": "1"}, ":lim": {"N": "10"}},
+                         "ReturnValues": "ALL_NEW"}),
+        ("query", {"TableName": "t", "KeyConditionExpression": "pk = :p", "FilterExpression": "chunk = :c",
+                   "ExpressionAttributeValues": {":p": {"S": "p"}, ":c": {"S": "c1"}}}),
+        ("query", {"TableName": "t", "KeyConditionExpression": "pk = :p", "FilterExpression": "chunk = :c",
+                   "ExpressionAttributeValues": {":p": {"S": "p"}, ":c": {"S": "c3"}}}),
+        ("scan", {"TableName": "t"}),
+    ]
+    out = []
+    for method, kwargs in calls:
+        try:
+            response = getattr(client, method)(**kwargs)
+            response.pop("ResponseMetadata", None)
+            out.append(("ok", response))
+        except ClientError as exc:
+            out.append((exc.response["Error"]["Code"], exc.response["Error"].get("Message"),
+                        exc.response.get("CancellationReasons")))
+        except Exception as exc:  # mock_aws lets some of moto's parse errors out as they are
+            out.append((type(exc).__name__, str(exc)))
+    return out
+
+
+def test_cached_expression_parsing_answers_as_moto_does(monkeypatch):
+    import moto.dynamodb.comparisons as comparisons
+    import moto.dynamodb.models as models
+    import moto.dynamodb.responses as responses
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    apply()
+    patched = comparisons.create_condition_expression_parser
+    make = UpdateExpressionParser.make.__func__
+    patched.cache.clear()
+    make.cache.clear()
+    with mock_aws():
+        fast = _expression_script(boto3.client("dynamodb", region_name="us-east-1"))
+    assert len(patched.cache) >= 2 and len(make.cache) >= 3  # the cached path really ran
+    for module in (comparisons, models, responses):
+        monkeypatch.setattr(module, "create_condition_expression_parser", patched.__wrapped__)
+    monkeypatch.setattr(UpdateExpressionParser, "make", classmethod(make.__wrapped__))
+    with mock_aws():
+        slow = _expression_script(boto3.client("dynamodb", region_name="us-east-1"))
+    assert fast == slow
+    kinds = [entry[0] for entry in slow]
+    assert kinds.count("TransactionCanceledException") >= 2 and "ValidationException" in kinds
+    assert "ConditionalCheckFailedException" in kinds
+
+
+def _add_script(ddb, streams, table: str) -> list:
+    """ADD updates the fast path takes (new rows, existing rows, odd literals) and ones it must leave
+    to moto (strings, keys, sets, conditions, duplicate or unused names), read back item by item,
+    attribute order included, and as stream records."""
+    arn = ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                           KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                           AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+                           StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})["TableDescription"]["LatestStreamArn"]
+    key = {"pk": {"S": "day"}, "sk": {"S": "a"}}
+    ddb.create_table(TableName=f"{table}-seq", BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}, {"AttributeName": "seq", "KeyType": "RANGE"}],
+                     AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}, {"AttributeName": "seq", "AttributeType": "N"}])
+    ddb.put_item(TableName=f"{table}-seq", Item={"id": {"S": "x"}, "seq": {"N": "1"}})
+
+    def upd(expression, values, names=None, **extra):
+        request = {"TableName": extra.pop("TableName", table), "Key": extra.pop("Key", key), "UpdateExpression": expression,
+                   "ExpressionAttributeValues": values, **extra}
+        if names is not None:
+            request["ExpressionAttributeNames"] = names
+        return request
+
+    n = lambda v: {"N": v}  # noqa: E731
+    updates = [
+        upd("ADD #c0 :v0, #c1 :v1", {":v0": n("1"), ":v1": n("2.50")}, {"#c0": "tickets", "#c1": "score"}),
+        upd("ADD #c0 :v0, #c1 :v1", {":v0": n("007"), ":v1": n("-0.5")}, {"#c0": "tickets", "#c1": "score"}),
+        upd("ADD #c1 :v1,#c0 :v0", {":v0": n("-8"), ":v1": n("0.000")}, {"#c0": "neg", "#c1": "tickets"}),
+        upd("ADD #c0 :v0", {":v0": n("12345678901234567890.123456789")}, {"#c0": "big"}),
+        upd("SET #s = :s", {":s": {"S": "text"}}, {"#s": "label"}),
+        upd("ADD #c0 :v0", {":v0": n("1")}, {"#c0": "label"}),  # a string: moto's type error
+        upd("ADD #c0 :v0", {":v0": n("1")}, {"#c0": "sk"}),  # a key attribute: moto's error
+        upd("ADD #c0 :v0, #c1 :v1", {":v0": n("1"), ":v1": n("1")}, {"#c0": "x", "#c1": "x"}),  # overlapping
+        upd("ADD #c0 :v0, #c1 :v1", {":v0": n("1"), ":v1": n("1")}, {"#c0": "x"}),  # undefined: the handler rejects it
+        upd("ADD #c0 :v0", {":v0": n("1")}, {"#c0": "seq"}, TableName=f"{table}-seq",
+            Key={"id": {"S": "x"}, "seq": {"N": "1"}}),  # a numeric key attribute
+        upd("ADD #c0 :v0", {":v0": n("1")}, {"#c0": "x", "#unused": "y"}),  # unused name
+        upd("ADD #c0 :v0, #c1 :v1", {":v0": {"SS": ["b", "a"]}, ":v1": n("1")}, {"#c0": "tags", "#c1": "tickets"}),
+        upd("ADD #c0 :v0", {":v0": {"SS": ["a", "c"]}}, {"#c0": "tags"}),  # "a" is there already
+        upd("ADD #c0 :v0", {":v0": {"NS": ["1.0", "2"]}}, {"#c0": "nums"}),
+        upd("ADD #c0 :v0", {":v0": {"NS": ["1"]}}, {"#c0": "tags"}),  # a number set to a string set: moto's error
+        upd("ADD #c0 :v0", {":v0": {"SS": []}}, {"#c0": "tags"}),  # empty: moto's error
+        upd("ADD #c0 :v0", {":v0": {"L": [{"S": "x"}]}}, {"#c0": "lst"}),  # a list: moto's error
+        upd("ADD #c0 :v0", {":v0": n("1"), ":lim": n("0")}, {"#c0": "tickets"}, ConditionExpression="tickets < :lim"),
+        upd("ADD #c0 :v0", {":v0": n("1")}, {"#c0": "tickets"}, Key={"pk": {"S": "day"}, "sk": {"S": "new"}}),
+        upd("ADD #c0 :v0", {":v0": n("5")}, {"#c0": "tickets"}, Key={"pk": {"S": "day"}, "sk": {"S": "new"}},
+            ReturnValues="ALL_NEW"),
+    ]
+    out = []
+    for request in updates:
+        try:
+            response = ddb.update_item(**request)
+            response.pop("ResponseMetadata", None)
+            response.get("ConsumedCapacity", {}).pop("TableName", None)
+            out.append(("ok", response))
+        except ClientError as exc:
+            out.append((exc.response["Error"]["Code"], exc.response["Error"].get("Message")))
+    ddb.transact_write_items(TransactItems=[{"Update": upd("ADD #c0 :v0, #c1 :v1", {":v0": n("2"), ":v1": n("0.25")},
+                                                           {"#c0": "tickets", "#c1": "score"})}])
+    out.append(ddb.scan(TableName=f"{table}-seq")["Items"])
+    for sk in ("a", "new"):
+        item = ddb.get_item(TableName=table, Key={"pk": {"S": "day"}, "sk": {"S": sk}})["Item"]
+        out.append((sk, list(item), item))  # attribute order as moto writes it
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    for record in streams.get_records(ShardIterator=iterator)["Records"]:
+        image = record["dynamodb"]
+        out.append((record["eventName"], image.get("OldImage"), image.get("NewImage"), list(image.get("NewImage", {}))))
+    return out
+
+
+def test_pure_add_updates_answer_as_moto_does(moto_server, monkeypatch):
+    from moto.dynamodb.models import DynamoDBBackend
+
+    fast_path = DynamoDBBackend.update_item
+    applied = fast_path.applied
+    clients = boto3.client("dynamodb", **moto_server), boto3.client("dynamodbstreams", **moto_server)
+    fast = _add_script(*clients, "agg-fast")
+    assert fast_path.applied - applied == 10  # the plain ADDs, and only those, took the fast path
+    monkeypatch.setattr(DynamoDBBackend, "update_item", fast_path.__wrapped__)
+    slow = _add_script(*clients, "agg-moto")
+    assert fast == slow
+    assert [entry[0] for entry in slow[:20]].count("ValidationException") >= 8
+
+
+def test_pure_add_leaves_undefined_placeholders_to_moto():
+    """moto's request handler rejects them before the backend; a direct backend call must too."""
+    from types import SimpleNamespace
+
+    from localcloud.moto_patches import _pure_add
+
+    table = SimpleNamespace(attr=[{"AttributeName": "pk"}], hash_key_attr="pk", range_key_attr=None)
+    assert _pure_add(table, "ADD #a :v", {"#a": "n"}, {":v": {"N": "1"}}) == [("n", {"N": "1"})]
+    assert _pure_add(table, "ADD #a :v", {}, {":v": {"N": "1"}}) is None
+    assert _pure_add(table, "ADD #a :v", {"#a": "n"}, {}) is None
+
+
+def test_the_module_list_is_read_once_and_is_motos():
+    import moto.backends as backends
+
+    apply()
+    first = backends.list_of_moto_modules()
+    assert first == list(backends.list_of_moto_modules.__wrapped__()) and "dynamodb" in first and "sqs" in first
+    assert backends.list_of_moto_modules() is first  # no directory listing per request
