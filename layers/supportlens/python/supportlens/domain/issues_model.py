@@ -12,6 +12,8 @@ import numpy as np
 
 from .embedding import LEGACY_EMBEDDING_ID
 
+MODEL_POINTER = "models/centroids/latest.json"  # S3 key of the pointer to the published centroids model
+
 
 @dataclass
 class CentroidsModel:

@@ -24,10 +24,9 @@ from pydantic import BaseModel, Field, ValidationError
 
 from ..adapters import s3
 from ..domain import assist, text
-from ..domain.issues_model import CentroidsModel
+from ..domain.issues_model import MODEL_POINTER, CentroidsModel
 from ..observability import logger
 from ..settings import Settings
-from .enrich import MODEL_POINTER
 
 SIMILAR_POINTER = "models/similar/latest.json"
 REFRESH_S = 300

@@ -14,10 +14,9 @@ from ..adapters import dynamo, s3
 from ..domain import assist
 from ..domain.clustering import Corpus, cluster_corpus
 from ..domain.embedding import LEGACY_EMBEDDING_ID, local_embedding_id
-from ..domain.issues_model import CentroidsModel
+from ..domain.issues_model import MODEL_POINTER, CentroidsModel
 from ..observability import logger
 from ..settings import Settings
-from .enrich import MODEL_POINTER
 
 MIN_TICKETS = 40
 SIMILAR_POINTER = "models/similar/latest.json"

@@ -19,7 +19,7 @@ from ..domain.embedding import LEGACY_EMBEDDING_ID
 from ..domain.enrichment import EnrichedBatch, aggregate, enrich
 from ..domain.ingest import BATCH_SCHEMA, EVENT_SCHEMA
 from ..domain.intent_model import IntentModel
-from ..domain.issues_model import CentroidsModel
+from ..domain.issues_model import MODEL_POINTER, CentroidsModel
 from ..domain.pseudonym import ID_FIELDS
 from ..domain.sources import FORMATS, RowContext, RowInvalid
 from ..domain.text import mask_pii_deep
@@ -32,7 +32,6 @@ from .user_models import UserModels
 
 M = TypeVar("M", CentroidsModel, IntentModel)
 
-MODEL_POINTER = "models/centroids/latest.json"
 MODEL_REFRESH_S = 300
 MODEL_MISSING_REFRESH_S = 15  # before the first clustering, look for a model often (one small GET)
 
