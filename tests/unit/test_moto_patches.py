@@ -249,6 +249,20 @@ def test_cached_expression_parsing_answers_as_moto_does(monkeypatch):
     assert "ConditionalCheckFailedException" in kinds
 
 
+def _answers(call, requests: list[dict]) -> list:
+    """Each request's answer (without its request id) or error code and message."""
+    out = []
+    for request in requests:
+        try:
+            response = call(**request)
+            response.pop("ResponseMetadata", None)
+            response.get("ConsumedCapacity", {}).pop("TableName", None)
+            out.append(("ok", response))
+        except ClientError as exc:
+            out.append((exc.response["Error"]["Code"], exc.response["Error"].get("Message")))
+    return out
+
+
 def _add_script(ddb, streams, table: str) -> list:
     """ADD updates the fast path takes (new rows, existing rows, odd literals) and ones it must leave
     to moto (strings, keys, sets, conditions, duplicate or unused names), read back item by item,
@@ -295,15 +309,7 @@ def _add_script(ddb, streams, table: str) -> list:
         upd("ADD #c0 :v0", {":v0": n("5")}, {"#c0": "tickets"}, Key={"pk": {"S": "day"}, "sk": {"S": "new"}},
             ReturnValues="ALL_NEW"),
     ]
-    out = []
-    for request in updates:
-        try:
-            response = ddb.update_item(**request)
-            response.pop("ResponseMetadata", None)
-            response.get("ConsumedCapacity", {}).pop("TableName", None)
-            out.append(("ok", response))
-        except ClientError as exc:
-            out.append((exc.response["Error"]["Code"], exc.response["Error"].get("Message")))
+    out = _answers(ddb.update_item, updates)
     ddb.transact_write_items(TransactItems=[{"Update": upd("ADD #c0 :v0, #c1 :v1", {":v0": n("2"), ":v1": n("0.25")},
                                                            {"#c0": "tickets", "#c1": "score"})}])
     out.append(ddb.scan(TableName=f"{table}-seq")["Items"])
@@ -351,3 +357,89 @@ def test_the_module_list_is_read_once_and_is_motos():
     first = backends.list_of_moto_modules()
     assert first == list(backends.list_of_moto_modules.__wrapped__()) and "dynamodb" in first and "sqs" in first
     assert backends.list_of_moto_modules() is first  # no directory listing per request
+
+
+def _put_script(ddb, streams, table: str) -> list:
+    """PutItems the fast path serves (new, redelivered, nested values) and ones it must leave to moto
+    (conditions that fail, binaries, ReturnValues, bad keys, bad expressions), read back item by item,
+    attribute order included, and as stream records."""
+    arn = ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                           KeySchema=[{"AttributeName": "ticket_id", "KeyType": "HASH"}],
+                           AttributeDefinitions=[{"AttributeName": "ticket_id", "AttributeType": "S"}],
+                           StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})["TableDescription"]["LatestStreamArn"]
+    owned = "attribute_not_exists(ticket_id) OR #owner = :owner"
+
+    def put(ticket, owner, extra=None, condition=owned, **request):
+        item = {"ticket_id": {"S": ticket}, "chunk_id": {"S": owner}, **(extra or {})}
+        if condition:
+            request = {"ConditionExpression": condition, "ExpressionAttributeNames": {"#owner": "chunk_id"},
+                       "ExpressionAttributeValues": {":owner": {"S": owner}}, **request}
+        return {"TableName": request.pop("TableName", table), "Item": request.pop("Item", item), **request}
+
+    rich = {"n": {"N": "1.50"}, "ok": {"BOOL": False}, "none": {"NULL": True}, "tags": {"SS": ["b", "a"]}, "nums": {"NS": ["2", "1.0"]},
+            "text": {"S": "é\u2028\"q\""}, "nested": {"M": {"l": {"L": [{"S": "x"}, {"N": "3"}, {"M": {"deep": {"BOOL": True}}}, {"L": []}]}}}}
+    puts = [
+        put("t1", "c1", rich),
+        put("t1", "c1", {"n": {"N": "2"}}),  # a redelivery: ours already
+        put("t1", "c2"),  # another owner: ConditionalCheckFailed
+        put("t2", "c2", condition=None),  # unconditional
+        put("t2", "c3", condition="attribute_not_exists(ticket_id)"),  # #owner unused: moto's validation error
+        put("t2", "c3", condition="attribute_not_exists(ticket_id) AND #owner <> :owner"),  # exists: ConditionalCheckFailed
+        put("t3", "c1", {"blob": {"B": b"\x00\xff"}, "bins": {"BS": [b"x"]}}),  # binaries: moto's parser decodes them
+        put("t4", "c1", {"nested": {"M": {"b": {"B": b"y"}}}}),
+        put("t1", "c1", {"n": {"N": "3"}}, ReturnValues="ALL_OLD"),
+        put("t5", "c1", ReturnConsumedCapacity="TOTAL"),
+        put("", "c1"),  # an empty key: moto's validation error
+        put("t6", "c1", Item={"chunk_id": {"S": "c1"}}),  # no key attribute
+        put("t6", "c1", {"e": {"SS": []}}),  # an empty set
+        put("t6", "c1", condition="attribute_not_exists(ticket_id) OR"),  # a syntax error
+        put("t6", "c1", ExpressionAttributeNames={"#owner": "chunk_id", "#unused": "x"}),
+        put("t6", "c1", TableName="nowhere"),
+        put("t7", "c1", {"big": {"S": "x" * 405_000}}),  # over the item size limit
+        put("t8", "c1", {"n": {"N": "12345678901234567890.123456789"}}),
+        put("t9", "c1", {"blob": {"B": b"\x01" * 304_000}}),  # fits; its base64 text (405,336 bytes) would not
+    ]
+    out = _answers(ddb.put_item, puts)
+    for item in sorted(ddb.scan(TableName=table)["Items"], key=lambda i: i["ticket_id"]["S"]):
+        out.append((list(item), item))
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    for record in streams.get_records(ShardIterator=iterator)["Records"]:
+        image = record["dynamodb"]
+        out.append((record["eventName"], image["Keys"], image.get("OldImage"), image.get("NewImage"), list(image.get("NewImage", {}))))
+    return out
+
+
+def test_plain_puts_answer_as_moto_does(moto_server, monkeypatch):
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    from localcloud.moto_patches import _fast_put
+
+    clients = boto3.client("dynamodb", **moto_server), boto3.client("dynamodbstreams", **moto_server)
+    applied = _fast_put.applied
+    fast = _put_script(*clients, "tickets-fast")
+    assert _fast_put.applied - applied == 4  # the plain puts that succeed, and only those, took the fast path
+    monkeypatch.setattr(DomainDispatcherApplication.__call__, "enabled", False)
+    slow = _put_script(*clients, "tickets-moto")
+    assert _fast_put.applied - applied == 4
+    assert fast == slow
+    kinds = [entry[0] for entry in slow[:19]]
+    assert kinds.count("ConditionalCheckFailedException") == 2 and kinds.count("ValidationException") >= 5
+    assert "ResourceNotFoundException" in kinds and kinds.count("ok") == 9
+
+
+def test_fast_puts_keep_motos_headers(moto_server, monkeypatch):
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    ddb = boto3.client("dynamodb", **moto_server)
+    ddb.create_table(TableName="h", BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}])
+    seen = []
+    ddb.meta.events.register("after-call.dynamodb.PutItem",
+                             lambda http_response, **_: seen.append((http_response.status_code, http_response.content,
+                                                                     [h for h in http_response.headers if h.lower() not in ("date", "x-amzn-requestid")],
+                                                                     {k: v for k, v in http_response.headers.items() if k.lower() not in ("date", "x-amzn-requestid")})))
+    ddb.put_item(TableName="h", Item={"k": {"S": "fast"}})
+    monkeypatch.setattr(DomainDispatcherApplication.__call__, "enabled", False)
+    ddb.put_item(TableName="h", Item={"k": {"S": "moto"}})
+    assert seen[0] == seen[1] and seen[0][0] == 200
