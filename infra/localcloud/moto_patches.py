@@ -100,6 +100,16 @@ def _restore(table: Any, hash_key: Any, range_key: Any, old: Any) -> None:
         table.items[hash_key][range_key] = old
 
 
+def _patched(replacement: Any, original: Any, **attributes: Any) -> Any:
+    """Mark a replacement as ours (installing twice is a no-op), keep moto's original beside it
+    (`__wrapped__`, which the tests compare against) and give it its counters."""
+    replacement._supportlens_patched = True
+    replacement.__wrapped__ = original
+    for name, value in attributes.items():
+        setattr(replacement, name, value)
+    return replacement
+
+
 def _patch_query(table_type: Any) -> None:
     if getattr(table_type.query, "_supportlens_patched", False):
         return
@@ -156,10 +166,7 @@ def _patch_stream_records() -> None:
             get_records.fallbacks += 1  # type: ignore[attr-defined]
             return ActionResult(result)
 
-    get_records._supportlens_patched = True  # type: ignore[attr-defined]
-    get_records.fallbacks = 0  # type: ignore[attr-defined]
-    get_records.__wrapped__ = original  # type: ignore[attr-defined]
-    DynamoDBStreamsHandler.get_records = get_records
+    DynamoDBStreamsHandler.get_records = _patched(get_records, original, fallbacks=0)
 
 
 def _patch_item_init() -> None:
@@ -182,9 +189,7 @@ def _patch_item_init() -> None:
                 raise ItemSizeTooLarge
             dict.__setitem__(self.attrs, key, attribute)
 
-    __init__._supportlens_patched = True  # type: ignore[attr-defined]
-    __init__.__wrapped__ = original  # type: ignore[attr-defined]
-    Item.__init__ = __init__
+    Item.__init__ = _patched(__init__, original)
 
 
 PARSE_CACHE_SIZE = 4096  # distinct expressions (ticket puts: one per chunk; counters: one per width)
@@ -238,9 +243,7 @@ def _patch_expression_parsing() -> None:
     def create_condition_expression_parser(expression: Any, names: Any, values: Any) -> Any:
         return _CachedConditionParser(original, conditions, expression, names, values)
 
-    create_condition_expression_parser._supportlens_patched = True  # type: ignore[attr-defined]
-    create_condition_expression_parser.__wrapped__ = original  # type: ignore[attr-defined]
-    create_condition_expression_parser.cache = conditions  # type: ignore[attr-defined]
+    _patched(create_condition_expression_parser, original, cache=conditions)
     for module in (comparisons, models, responses):  # get_filter_expression looks it up in comparisons
         module.create_condition_expression_parser = create_condition_expression_parser
 
@@ -339,10 +342,7 @@ def _patch_pure_add(backend: Any) -> None:
         update_item.applied += 1  # type: ignore[attr-defined]
         return item
 
-    update_item._supportlens_patched = True  # type: ignore[attr-defined]
-    update_item.applied = 0  # type: ignore[attr-defined]
-    update_item.__wrapped__ = original  # type: ignore[attr-defined]
-    backend.update_item = update_item
+    backend.update_item = _patched(update_item, original, applied=0)
 
 
 def _patch_module_list() -> None:
@@ -358,9 +358,7 @@ def _patch_module_list() -> None:
             modules.extend(original())
         return modules
 
-    list_of_moto_modules._supportlens_patched = True  # type: ignore[attr-defined]
-    list_of_moto_modules.__wrapped__ = original  # type: ignore[attr-defined]
-    backends.list_of_moto_modules = list_of_moto_modules
+    backends.list_of_moto_modules = _patched(list_of_moto_modules, original)
 
 
 _PUT_TARGET = "DynamoDB_20120810.PutItem"
@@ -484,10 +482,7 @@ def _patch_put_item() -> None:
                 return [payload]
         return original(self, environ, start_response)
 
-    __call__._supportlens_patched = True  # type: ignore[attr-defined]
-    __call__.enabled = True  # type: ignore[attr-defined]
-    __call__.__wrapped__ = original  # type: ignore[attr-defined]
-    DomainDispatcherApplication.__call__ = __call__
+    DomainDispatcherApplication.__call__ = _patched(__call__, original, enabled=True)
 
 
 def apply() -> None:
