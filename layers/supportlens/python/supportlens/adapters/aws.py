@@ -8,6 +8,7 @@ Throttling and 5xx are retried by botocore (adaptive mode), never by hand loops.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any, TypeVar
 
@@ -33,6 +34,16 @@ def resource(service: str) -> Any:
 
 
 T = TypeVar("T")
+R = TypeVar("R")
+CALL_WORKERS = 8  # concurrent single-item calls; below the client's max_pool_connections (20)
+
+
+def parallel_calls(fn: Callable[[T], R], args: list[T]) -> list[R]:
+    """fn over args in order, a few calls at a time (boto3 clients are thread-safe); one call runs inline."""
+    if len(args) <= 1:
+        return [fn(a) for a in args]
+    with ThreadPoolExecutor(max_workers=min(CALL_WORKERS, len(args))) as pool:
+        return list(pool.map(fn, args))
 
 
 def bounded_groups(items: Iterable[T], size_of: Callable[[T], int], max_count: int, max_bytes: int) -> Iterator[list[T]]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from .aws import client
+from .aws import client, parallel_calls
 
 _SER = TypeSerializer()
 _DESER = TypeDeserializer()
@@ -67,7 +66,6 @@ def batch_write(table: str, items: list[dict[str, Any]]) -> None:
 
 
 CONFLICT_RETRIES = 8
-PUT_WORKERS = 8  # concurrent single-item puts; below the client's max_pool_connections (20)
 
 
 def put_unless_owned(table: str, items: list[dict[str, Any]], key_name: str, owner_attr: str) -> set[str]:
@@ -94,10 +92,7 @@ def put_unless_owned(table: str, items: list[dict[str, Any]], key_name: str, own
                 time.sleep(min(1.0, 0.02 * 2 ** (conflicts + 1)))
         return None
 
-    if len(serialized) <= 1:
-        return {key for key in map(put, serialized) if key}
-    with ThreadPoolExecutor(max_workers=min(PUT_WORKERS, len(serialized))) as pool:
-        return {key for key in pool.map(put, serialized) if key}
+    return {key for key in parallel_calls(put, serialized) if key}
 
 
 def _cancellation_codes(exc: ClientError) -> list[str] | None:

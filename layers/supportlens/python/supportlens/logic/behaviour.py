@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
-from typing import Any, TypeVar
+from typing import Any
 
 from ..adapters import dynamo
-from ..adapters.aws import bounded_groups
+from ..adapters.aws import bounded_groups, parallel_calls
 from ..domain import behaviour
 from ..settings import Settings
 
@@ -28,9 +26,6 @@ MAX_PACKED_BYTES = 300_000  # a packed complaint item stays well under DynamoDB'
 PACKED_PREFIX = "packed"  # sk of a packed item: never a fingerprint (those are 20 hex digits)
 COMPLAINT_TTL_S = 14 * 24 * 3600
 PROFILE_INDEX_TTL_S = 7 * 24 * 3600
-WORKERS = 8  # below the client's max_pool_connections (20)
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 def record_behaviour(items: list[dict[str, Any]], settings: Settings, chunk_id: str, now: datetime | None = None) -> dict[str, int]:
@@ -59,7 +54,7 @@ def record_behaviour(items: list[dict[str, Any]], settings: Settings, chunk_id: 
         start = (date.fromisoformat(day) - timedelta(days=behaviour.WINDOW_DAYS - 1)).isoformat()
         return behaviour.profile(customer, dynamo.query_sk_from(table, f"customer#{customer}", start), now)
 
-    profiles = [p for p in _parallel(read, sorted(latest.items())) if p is not None]
+    profiles = [p for p in parallel_calls(read, sorted(latest.items())) if p is not None]
     writes = []
     for prof in profiles:
         writes.append(prof)
@@ -71,14 +66,6 @@ def record_behaviour(items: list[dict[str, Any]], settings: Settings, chunk_id: 
     if writes:
         dynamo.batch_write(table, writes)
     return {"customer_rows": len(deltas), "complaint_fingerprints": len(groups), "profiles": len(profiles)}
-
-
-def _parallel(fn: Callable[[T], R], args: list[T]) -> list[R]:
-    """Independent single-item calls, a few at a time (boto3 clients are thread-safe)."""
-    if len(args) <= 1:
-        return [fn(a) for a in args]
-    with ThreadPoolExecutor(max_workers=min(WORKERS, len(args))) as pool:
-        return list(pool.map(fn, args))
 
 
 def recent_profiles(settings: Settings, today: date, days: int = 2) -> list[dict[str, Any]]:
