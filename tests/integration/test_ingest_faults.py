@@ -142,6 +142,31 @@ def test_ragged_rows_at_the_top_do_not_reject_the_file(upload):
     assert all("fields but the header has 3" in q["reason"] for q in quarantined)
 
 
+# --------------------------------------------------------------------------- a title above the header
+
+
+def test_export_title_lines_above_the_header_are_quarantined_and_the_rows_stored(upload):
+    """Help-desk exports often start with "Tickets export, generated ..." and a blank line: before, that
+    title became the header and every row was quarantined for its field count."""
+    preamble = "Tickets export, generated 2026-12-01 by the help desk\nFilter: all open tickets\n\n"
+    body = preamble.encode() + csv_body(TICKET_HEADER, ticket_rows(20))
+    _key, record, tickets, quarantined = upload("titled.csv", body)
+    assert record["status"] == "emitted" and record["source"] == "ticket"
+    assert (record["rows_read"], record["tickets_emitted"], record["rows_quarantined"]) == (22, 20, 2)
+    assert [q["row"] for q in quarantined] == [1, 2]
+    assert all("above the CSV header" in q["reason"] for q in quarantined)
+    assert all(t["text"].startswith("my parcel never arrived") for t in tickets)
+
+
+def test_a_header_the_rows_disagree_with_is_kept_and_the_rows_quarantined(upload):
+    """Rows with one field more than the header (an unquoted comma in every row) must not turn the
+    first data row into the header: the real header stays and the rows are quarantined with the counts."""
+    rows = [f"t-{uuid.uuid4().hex[:10]},late, again,2024-06-01T10:00:00Z" for _ in range(10)]
+    _key, record, _tickets, quarantined = upload("extra-comma.csv", csv_body(TICKET_HEADER, rows))
+    assert (record["rows_read"], record["tickets_emitted"], record["rows_quarantined"]) == (10, 0, 10)
+    assert all("4 fields but the header has 3" in q["reason"] for q in quarantined)
+
+
 # --------------------------------------------------------------------------- item 5: crashes in Ingest
 
 

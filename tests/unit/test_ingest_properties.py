@@ -116,6 +116,24 @@ def test_csv_exports_in_any_quoting_and_encoding(fmt, rows, quoting, encoding, o
         assert report.rows_read == len(records)
 
 
+title_line = st.text(alphabet=st.sampled_from(list("Exported tickets:  -/0123456789,")), max_size=60)
+
+
+@FAST
+@given(fmt=st.sampled_from(sorted(COLUMNS)), rows=st.data(), preamble=st.lists(title_line, min_size=1, max_size=3))
+def test_title_lines_above_the_header_cost_only_themselves(fmt, rows, preamble):
+    """An export's title lines (fewer fields than the header) are quarantined one each; every row is read."""
+    columns = COLUMNS[fmt]
+    preamble = [line for line in preamble if line.count(",") < len(columns) - 1]
+    records = rows.draw(st.lists(row_for(fmt), min_size=3, max_size=8))
+    body = ("\n".join(preamble) + "\n").encode() + csv_bytes(records, columns, csv.QUOTE_MINIMAL, "utf-8")
+    report, _ = run(body, "incoming/f.csv")
+    if report.status == "emitted":  # (a NUL byte in a row rejects the whole file as binary)
+        titles = [q for q in report.quarantine if "above the CSV header" in q["reason"]]
+        assert len(titles) == sum(1 for line in preamble if line.strip(" ,"))
+        assert report.rows_read == len(records) + len(titles)
+
+
 @FAST
 @given(lines=st.lists(st.one_of(
     st.recursive(st.none() | st.booleans() | st.floats(allow_nan=True, allow_infinity=True) | st.integers() | odd_text,

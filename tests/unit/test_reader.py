@@ -328,3 +328,23 @@ def test_unclosed_quote_in_the_last_column_is_not_merged_into_one_record():
     records = read_all(b'id,text\n1,"open\n2,b\n3,c\n')
     assert [r.data for r in records] == [None, {"id": "2", "text": "b"}, {"id": "3", "text": "c"}]
     assert "quote" in records[0].error
+
+
+def test_csv_title_lines_above_the_header_become_error_records():
+    body = b"Report: tickets, December\n\nid,text,created_at\n1,hello,2026-01-01\n2,\"two\nlines\",2026-01-02\n3,bye,2026-01-03\n"
+    records = [r for chunk in read_records(io.BytesIO(body), "export.csv") for r in chunk]
+    assert [(r.row_number, r.data is None) for r in records] == [(1, True), (2, False), (3, False), (4, False)]
+    assert "above the CSV header" in records[0].error and records[0].raw == "Report: tickets, December"
+    assert records[2].data == {"id": "2", "text": "two\nlines", "created_at": "2026-01-02"}
+
+
+@pytest.mark.parametrize("body", [
+    b"text\nhello\nworld, again\nthird\n",                  # one-column file: its header is the first line
+    b"id,text\n1,a,b\n2,c,d\n3,e,f\n",                       # rows wider than the header: header kept
+    b"Zendesk\nid,subject,body\n1,a\n",                       # the candidate header is not confirmed by rows
+    b"note\n1,2,3\n4,5,6\n7,8,9\n10,11,12\n",             # numbers are values, not column names
+    b"ticket_id,text,when\nabc,late again,today\ndef,lost bag,today\nghi,no refund,monday\njkl,rude,friday\n",  # rows that read like names
+])
+def test_csv_first_line_stays_the_header_unless_a_preamble_is_certain(body):
+    records = [r for chunk in read_records(io.BytesIO(body), "x.csv") for r in chunk]
+    assert not any(r.error and "above the CSV header" in r.error for r in records)

@@ -21,11 +21,17 @@ from typing import IO, Any
 CHUNK_ROWS = 2_000
 MAX_JSON_ARRAY_BYTES = 256 * 1024 * 1024
 SNIFF_BYTES = 64 * 1024
+# Exports often put a title or "exported on ..." lines above the header. At most this many lines
+# are taken for such a preamble, and only when the rows below agree with the header (below).
+PREAMBLE_MAX_LINES = 10
+PREAMBLE_CONFIRM_ROWS = 3
+PREAMBLE_PEEK_LINES = 200  # physical lines looked at: the confirming records may hold quoted newlines
 csv.field_size_limit(10 * 1024 * 1024)
 # NUL, and the lone surrogates that undecodable bytes (surrogateescape) or JSON escapes leave:
 # never valid support text, and they cannot be encoded for the queue.
 _BAD_TEXT = re.compile("[\x00\ud800-\udfff]")
 _COLUMN_NAME = re.compile(r"[A-Za-z][A-Za-z _.()/#-]{0,39}")
+_HEADER_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9 _.()/#:?-]{0,59}")  # a column name, not a value (no '@', digits first...)
 
 
 def column_list(columns: Iterable[Any]) -> str:
@@ -50,7 +56,7 @@ class FileRejected(Exception):
 
 @dataclass
 class Record:
-    row_number: int  # 1-based data record number (the CSV header is not counted)
+    row_number: int  # 1-based record number (the CSV header is not counted; preamble lines above it are)
     data: dict[str, Any] | None  # None when the record itself could not be parsed
     raw: str  # the raw text of the record, for the quarantine file
     error: str | None = None
@@ -137,7 +143,16 @@ def _csv_chunks(text: io.TextIOBase, chunk_rows: int) -> Iterator[list[Record]]:
     lines = _Lines(text)
     # strict: an unclosed quote fails at end of data (or at the next stray quote) instead of
     # silently turning the rest of the file into one field.
+    preamble = _preamble(lines)
     reader = csv.reader(lines, strict=True)
+    chunk: list[Record] = []
+    row_number = 0
+    for line in preamble:  # each one is quarantined with its reason, never silently dropped
+        if not _field_counts([line]):
+            continue  # a blank line, or only separators
+        row_number += 1
+        chunk.append(Record(row_number, None, _printable(line.rstrip("\r\n")),
+                            "a line above the CSV header (a title or export note), not a record"))
     try:
         header = next(reader)
     except StopIteration:
@@ -145,8 +160,6 @@ def _csv_chunks(text: io.TextIOBase, chunk_rows: int) -> Iterator[list[Record]]:
     except csv.Error as exc:
         raise FileRejected(f"the CSV header cannot be parsed ({exc})") from exc
     header = _checked_header(header)
-    chunk: list[Record] = []
-    row_number = 0
     seen_rows = False
     while True:
         lines.taken = []
@@ -171,6 +184,49 @@ def _csv_chunks(text: io.TextIOBase, chunk_rows: int) -> Iterator[list[Record]]:
         raise FileRejected("the file has a header row but no data rows")
     if chunk:
         yield chunk
+
+
+def _field_counts(lines: list[str]) -> list[int]:
+    """Fields per record of `lines` read leniently (a quote may span lines); [] when unreadable."""
+    try:
+        return [len(row) for row in csv.reader(line.replace("\x00", " ") for line in lines) if row and any(f.strip() for f in row)]
+    except csv.Error:
+        return []
+
+
+def _looks_like_header(line: str) -> bool:
+    names = [n.strip() for n in next(csv.reader([line]), [])]
+    return len(names) >= 2 and all(_HEADER_NAME.fullmatch(n) for n in names if n) and sum(map(bool, names)) * 2 > len(names)
+
+
+def _preamble(lines: _Lines) -> list[str]:
+    """The lines above the real header, or [] (the usual case: the first line is the header).
+
+    Lines are preamble only when each has fewer fields than a line below them that looks like a
+    header (column names, not values) and whose field count the next PREAMBLE_CONFIRM_ROWS records
+    confirm. A file whose rows disagree with its first line for any other reason keeps that line
+    as the header, and its rows are quarantined one by one with the field counts in the reason."""
+    peek: list[str] = []
+    for line in lines:
+        peek.append(line)
+        if len(peek) >= PREAMBLE_PEEK_LINES:
+            break
+    lines.give_back(peek)
+    lines.taken = []
+    for start in range(1, min(PREAMBLE_MAX_LINES, len(peek) - 1) + 1):
+        counts = _field_counts(peek[start:])
+        if len(counts) < 2 or counts[0] < 2:
+            continue
+        header_fields = counts[0]
+        confirm = counts[1 : 1 + PREAMBLE_CONFIRM_ROWS]
+        above = [max(_field_counts([line]) or [0]) for line in peek[:start]]
+        if (all(c == header_fields for c in confirm) and all(c < header_fields for c in above)
+                and _looks_like_header(peek[start])):
+            for _ in range(start):
+                next(lines)
+            lines.taken = []
+            return peek[:start]
+    return []
 
 
 def _checked_header(header: list[str]) -> list[str]:
