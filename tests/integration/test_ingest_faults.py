@@ -173,12 +173,15 @@ def test_a_header_the_rows_disagree_with_is_kept_and_the_rows_quarantined(upload
 DEEP = "[" * 50_000 + "]" * 50_000
 
 
-@pytest.mark.parametrize("name", ["deep.jsonl", "deep.json"])
+@pytest.mark.parametrize("name", ["deep.jsonl", "deep.json", "deep-wrapped.json"])
 def test_deeply_nested_json_quarantines_that_record(upload, name):
     good = [{"ticket_id": f"deep-{uuid.uuid4().hex[:8]}-{i}", "text": "where is my refund", "created_at": "2024-06-01T09:00:00Z"}
             for i in range(3)]
     items = [json.dumps(good[0]), '{"ticket_id": "x", "text": ' + DEEP + "}", json.dumps(good[1]), json.dumps(good[2])]
-    body = ("\n".join(items) if name.endswith("jsonl") else "[" + ",".join(items) + "]").encode()
+    body = ("\n".join(items) if name.endswith("jsonl") else "[" + ",".join(items) + "]")
+    if "wrapped" in name:  # the {"tickets": [...]} form, with another key before the array
+        body = '{"export": {"from": "helpdesk", "pages": [1, 2]}, "tickets": ' + body + "}"
+    body = body.encode()
     _key, record, tickets, quarantined = upload(name, body)
     assert record["status"] == "emitted"
     assert (record["rows_read"], record["tickets_emitted"], record["rows_quarantined"]) == (4, 3, 1)

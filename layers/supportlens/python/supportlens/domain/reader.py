@@ -366,11 +366,38 @@ def _json_array_chunks(text: io.TextIOBase, chunk_rows: int) -> Iterator[list[Re
         yield chunk
 
 
+_WS = re.compile(r"[ \t\r\n]*")
+
+
+def _tickets_array_at(body: str, pos: int) -> int:
+    """Where the array of a {"tickets": [...]} wrapper starts (its other keys are skipped), read
+    without recursing, for a wrapper holding an item too deep for the decoder."""
+    pos = _WS.match(body, pos + 1).end()
+    while body[pos : pos + 1] == '"':
+        try:
+            key, pos = _DECODER.raw_decode(body, pos)
+        except json.JSONDecodeError as exc:
+            raise FileRejected(f"the file is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
+        pos = _WS.match(body, pos).end()
+        if body[pos : pos + 1] != ":":
+            break
+        pos = _WS.match(body, pos + 1).end()
+        if key == "tickets" and body[pos : pos + 1] == "[":
+            return pos
+        pos = _value_end(body, pos) if body[pos : pos + 1] in "[{" else _DECODER.raw_decode(body, pos)[1]
+        pos = _WS.match(body, pos).end()
+        if body[pos : pos + 1] == ",":
+            pos = _WS.match(body, pos + 1).end()
+    raise FileRejected("the JSON document nests objects or arrays too deeply to be read")
+
+
 def _array_items(body: str) -> Iterator[tuple[Any, str | None]]:
-    """The items of a top-level JSON array one by one, so one item nested too deeply for the
-    decoder is reported alone and the others are still read."""
-    ws = re.compile(r"[ \t\r\n]*")
+    """The items of a top-level JSON array (or of a {"tickets": [...]} wrapper's array) one by one,
+    so one item nested too deeply for the decoder is reported alone and the others are still read."""
+    ws = _WS
     pos = ws.match(body, 0).end()
+    if body[pos : pos + 1] == "{":
+        pos = _tickets_array_at(body, pos)
     if body[pos : pos + 1] != "[":
         raise FileRejected("the JSON document nests objects or arrays too deeply to be read")
     pos = ws.match(body, pos + 1).end()
