@@ -69,10 +69,11 @@ def write_twcs(path: Path, min_bytes: int, gzip_it: bool = False, source: Path |
     count = 0
     raw = 0
     with opener(path) as f:
-        writer = csv.DictWriter(f, fieldnames=header, lineterminator="\n")
+        # "\r\n", as in write_twcs_rows: the writer then quotes a field holding a bare "\r".
+        writer = csv.DictWriter(f, fieldnames=header, lineterminator="\r\n")
         writer.writeheader()
         buf = io.StringIO()
-        bw = csv.DictWriter(buf, fieldnames=header, lineterminator="\n")
+        bw = csv.DictWriter(buf, fieldnames=header, lineterminator="\r\n")
         for row in twcs_rows(rows, replicas):
             bw.writerow(row)
             count += 1

@@ -195,8 +195,10 @@ def test_generated_twcs_rows_are_unique_whole_conversations(tmp_path: Path):
     assert gen.write_twcs_rows(tmp_path / "exact.csv", 2 * len(sample), gen.SAMPLE)["rows"] == 2 * len(sample)
 
 
-def test_generated_twcs_rows_survive_carriage_returns_in_text(tmp_path: Path):
-    """A tweet with a bare "\r" must stay one row for the production reader (TWCS has one)."""
+@pytest.mark.parametrize("generator", ["write_twcs_rows", "write_twcs"])
+def test_generated_twcs_rows_survive_carriage_returns_in_text(tmp_path: Path, generator: str):
+    """A tweet with a bare "\r" must stay one row for the production reader (TWCS has one); both
+    generators (the e2e upload's rows and the ingest bench's bytes)."""
     from supportlens.domain.ingest import ingest_file
 
     header, rows = gen.read_twcs(gen.SAMPLE)
@@ -206,7 +208,10 @@ def test_generated_twcs_rows_survive_carriage_returns_in_text(tmp_path: Path):
         writer = csv.DictWriter(f, fieldnames=header)
         writer.writeheader()
         writer.writerows(rows)
-    info = gen.write_twcs_rows(tmp_path / "twcs.csv", 2 * len(rows), source)
+    if generator == "write_twcs_rows":
+        info = gen.write_twcs_rows(tmp_path / "twcs.csv", 2 * len(rows), source)
+    else:  # sized in bytes: about two replicas
+        info = gen.write_twcs(tmp_path / "twcs.csv", int(1.5 * source.stat().st_size), source=source)
     messages: list = []
     report = ingest_file(lambda: (tmp_path / "twcs.csv").open("rb"), "incoming/twcs/twcs.csv", "f#1", messages.extend)
     assert report.rows_read == info["rows"] == 2 * len(rows) and report.rows_quarantined == 0
