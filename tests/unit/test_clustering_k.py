@@ -94,3 +94,26 @@ def test_banking77_hold_out_gets_its_intent_level_through_the_production_path():
     out = evaluation.evaluate("clusters", evaluation.Dataset([r["text"] for r in rows], [r["category"] for r in rows]))
     assert len(rows) == 1971
     assert out["k"] >= 110 and out["nmi"] >= 0.788, (out["k"], out["nmi"])
+
+
+def test_structured_sets_are_cut_by_ward_and_flat_ones_by_k_means(monkeypatch):
+    calls = []
+    real = clustering._ward_labels
+    monkeypatch.setattr(clustering, "_ward_labels", lambda *a, **kw: calls.append(a[2]) or real(*a, **kw))
+    vectors, intents = two_level(20, 5, 20, theme_spread=0.5, spread=0.3)
+    labels, _, k, _ = clustering.fit_clusters(vectors)
+    assert calls and nmi(intents, labels) > 0.9
+    calls.clear()
+    rng = np.random.default_rng(0)
+    flat = rng.normal(size=(2000, 32)).astype(np.float32)
+    clustering.fit_clusters(flat / np.linalg.norm(flat, axis=1, keepdims=True))
+    assert not calls  # no structure: k-means' even partition (Ward cost airline tweets 0.05 NMI)
+
+
+def test_ward_on_a_sample_labels_every_row(monkeypatch):
+    monkeypatch.setattr(clustering, "WARD_SAMPLE", 300)
+    vectors, groups = two_level(10, 1, 200, theme_spread=0.0, spread=0.25)  # 2,000 rows, 10 groups
+    rows = np.arange(0, 2000, 2)  # only these rows, as cluster_corpus passes the non-bucket rows
+    labels = clustering._ward_labels(vectors, rows, 10, seed=0)
+    assert labels.shape == (1000,) and set(labels.tolist()) == set(range(10))
+    assert nmi(groups[rows], labels) > 0.95

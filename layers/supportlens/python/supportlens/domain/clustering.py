@@ -57,6 +57,11 @@ MIN_PHRASE_COVERAGE = 0.10
 PHRASE_SAMPLE = 2_000  # texts per issue read to name it
 SILHOUETTE_SAMPLE = 3000
 FULL_KMEANS_MAX = 60_000  # above this, mini-batch k-means
+# When the silhouette curve shows structure (intents: Banking77, Bitext, Endava) the issues are Ward's
+# agglomerative clusters instead of k-means': Banking77 hold-out at k = 130 NMI 0.796 -> 0.808, 3,037 rows at
+# k = 150 0.791 -> 0.801, Bitext and Endava within +-0.006. On flat curves (tweets) k-means stays: Ward cost
+# airline 0.25 -> 0.20 at k = 26. Ward needs O(n^2) memory: above this many rows it runs on a sample.
+WARD_SAMPLE = 5_000
 # Words every support message uses: they make labels like "it's, did, help" instead of "refund, card".
 LABEL_STOP_WORDS = sorted(ENGLISH_STOP_WORDS | {
     "please", "pls", "plz", "thanks", "thank", "thx", "hi", "hello", "hey", "help", "need", "want", "just", "got", "get",
@@ -479,12 +484,33 @@ def _fit_labels(vectors: np.ndarray, rows: np.ndarray | None, k: int, seed: int,
         return _kmeans(_take(vectors, sel), k, seed).labels_
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(n, size=min(n, FIT_SAMPLE), replace=False))
-    centres = _kmeans(_take(vectors, sel, sample), k, seed).cluster_centers_.astype(np.float32)
+    return _nearest(vectors, sel, _kmeans(_take(vectors, sel, sample), k, seed).cluster_centers_)
+
+
+def _nearest(vectors: np.ndarray, sel: np.ndarray | None, centres: np.ndarray) -> np.ndarray:
+    """Index of the nearest (Euclidean) centre of every selected row, block by block."""
+    centres = centres.astype(np.float32)
     half_norms = 0.5 * (centres * centres).sum(axis=1)
+    n = len(vectors) if sel is None else len(sel)
     labels = np.empty(n, dtype=np.int64)
     for block in _blocks(n):
         labels[block] = (_take(vectors, sel, block) @ centres.T - half_norms).argmax(axis=1)
     return labels
+
+
+def _ward_labels(vectors: np.ndarray, rows: np.ndarray | None, k: int, seed: int) -> np.ndarray:
+    """Ward's agglomerative clustering of the rows (of a WARD_SAMPLE sample when there are more: every row then
+    gets the nearest of its clusters' centres). Ward needs O(n^2) memory, hence the sample."""
+    from sklearn.cluster import AgglomerativeClustering
+
+    n = len(vectors) if rows is None else len(rows)
+    sample = None if n <= WARD_SAMPLE else np.sort(np.random.default_rng(seed).choice(n, size=WARD_SAMPLE, replace=False))
+    x = _take(vectors, rows, sample)
+    labels = AgglomerativeClustering(n_clusters=min(k, len(x)), linkage="ward").fit_predict(x)
+    if sample is None:
+        return labels.astype(np.int64)
+    centres = np.vstack([x[labels == c].mean(axis=0) for c in range(int(labels.max()) + 1)])
+    return _nearest(vectors, rows, centres)
 
 
 def merge_and_split(vectors: np.ndarray, labels: np.ndarray, seed: int = 0, merge_similarity: float = MERGE_SIMILARITY,
@@ -522,8 +548,8 @@ def merge_and_split(vectors: np.ndarray, labels: np.ndarray, seed: int = 0, merg
 def fit_clusters(vectors: np.ndarray, k: int | None = None, k_max: int = K_MAX, seed: int = 0,
                  rows: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, int, dict[int, float]]:
     """(labels, unit centroids, k, silhouette by k) of `vectors` (or of its `rows`). Unless k is given: the
-    silhouette chooses among k >= k_floor(n) (the size rule), then near-duplicates are merged and
-    oversized issues split."""
+    silhouette chooses among k >= k_floor(n) (the size rule), Ward's clustering (structured curve) or k-means
+    (flat curve) makes k issues, then near-duplicates are merged and oversized issues split."""
     scores: dict[int, float] = {}
     n = len(vectors) if rows is None else len(rows)
     if n < 2:
@@ -533,7 +559,9 @@ def fit_clusters(vectors: np.ndarray, k: int | None = None, k_max: int = K_MAX, 
         k_hi = max(2, min(k_max, n // MIN_PER_ISSUE))
         floor = min(k_floor(n), k_hi)
         k, scores = choose_k(vectors, candidate_ks(k_hi), seed=seed, floor=floor, rows=rows)
-        labels = merge_and_split(vectors, _fit_labels(vectors, rows, k, seed), seed, rows=rows)
+        structured = bool(scores) and max(scores.values()) >= SILHOUETTE_STRUCTURE
+        first = _ward_labels(vectors, rows, k, seed) if structured else _fit_labels(vectors, rows, k, seed)
+        labels = merge_and_split(vectors, first, seed, rows=rows)
     else:
         labels = _fit_labels(vectors, rows, min(k, n), seed)
     labels = np.unique(labels, return_inverse=True)[1]
