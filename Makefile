@@ -60,6 +60,7 @@ embedding-model: embedding-venv
 	EMB_CACHE=$(EMB_CACHE) EMB_THREADS=1 $(EMB_VENV)/bin/python tools/build_embedding_model.py teacher
 	EMB_CACHE=$(EMB_CACHE) EMB_THREADS=1 $(EMB_VENV)/bin/python tools/build_embedding_model.py fit
 	EMB_CACHE=$(EMB_CACHE) $(EMB_VENV)/bin/python tools/build_embedding_model.py eval --teacher
+	$(EMB_VENV)/bin/python tools/finetune_embedding.py fit --out layers/supportlens/python/supportlens/models/embedding/support-static-v2.npz
 
 # Retrain the shipped sentiment and abuse models (supportlens/models/{sentiment,abuse}: .npz + JSON,
 # model cards) from ../shared/data with fixed splits and seeds; prints validation and test metrics.

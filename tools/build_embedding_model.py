@@ -39,7 +39,7 @@ from supportlens.domain import text as textmod  # noqa: E402
 
 DATA = Path(os.environ.get("SHARED_DATA", ROOT.parent / "shared" / "data"))
 CACHE = Path(os.environ.get("EMB_CACHE", "/work/embcache"))
-OUT = se.ARTIFACT
+OUT = se.ARTIFACT.parent / "support-static-v1.npz"  # the distilled base; tools/finetune_embedding.py makes the shipped v2 from it
 MODEL_ID = "support-static-v1"
 DIM = 256
 NGRAM_SIZES = (3, 4, 5)

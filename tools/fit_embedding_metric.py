@@ -48,7 +48,10 @@ from supportlens.domain import static_embedding as se  # noqa: E402
 from supportlens.domain import text as textmod  # noqa: E402
 
 DATA = Path(os.environ.get("SHARED_DATA", ROOT.parent / "shared" / "data"))
-BASE = se.ARTIFACT.parent / "support-static-v1.npz"  # the distilled table the metric is applied to
+# The distilled table (tools/build_embedding_model.py) that the metric / the fine-tuning start from. It is
+# no longer shipped (support-static-v2 replaced it); restore it with
+#   git show d8e76f2:layers/supportlens/python/supportlens/models/embedding/support-static-v1.npz > FILE
+BASE = Path(os.environ.get("EMB_BASE", se.ARTIFACT.parent / "support-static-v1.npz"))
 MODEL_ID = "support-static-v2"
 # No default output: the result is an experiment, not the shipped artifact.
 SETS = ("banking77", "airline", "bitext", "endava")

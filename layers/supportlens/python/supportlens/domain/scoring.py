@@ -17,7 +17,7 @@ import numpy as np
 from .models import TextModel, default_model, vader_features
 
 EMBEDDING_DIM = 256
-EMBEDDING_ID = "support-static-v1"  # the model behind embed(): vectors of different ids never mix
+EMBEDDING_ID = "support-static-v2"  # the model behind embed(): vectors of different ids never mix
 
 
 def _model(task: str, model: TextModel | None) -> TextModel:

@@ -1,10 +1,12 @@
-"""A static sentence embedding distilled from all-MiniLM-L6-v2: numpy only at run time.
+"""A static sentence embedding distilled from all-MiniLM-L6-v2, fine-tuned on support intents: numpy only at run time.
 
 Each known word and frequent word pair has a learned vector; a word outside the vocabulary
 is spelled out as hashed character n-grams, each with a learned vector too. A text's embedding
 is the sum of its feature vectors, centred and L2-normalised. The table was fitted (see
 tools/build_embedding_model.py) so that this sum points where the MiniLM sentence embedding
-of the same text points. The artifact is a plain `.npz` (no pickle), loaded once per process.
+of the same text points (support-static-v1); support-static-v2, the shipped table, is v1 with its
+rows fine-tuned on labelled support intents (tools/finetune_embedding.py). The artifact is a
+plain `.npz` (no pickle), loaded once per process.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-ARTIFACT = Path(__file__).resolve().parents[1] / "models" / "embedding" / "support-static-v1.npz"
+ARTIFACT = Path(__file__).resolve().parents[1] / "models" / "embedding" / "support-static-v2.npz"
 
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?")
 _APOSTROPHES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'"})
