@@ -155,15 +155,21 @@ def message_rows(message: Message, shards: Any) -> dict[tuple[str, str], dict[st
     return rows
 
 
-def behaviour_keys(message: Message) -> list[tuple[str, str]]:
-    """Items record_behaviour writes with BatchWriteItem (no transaction): keyed by the chunk."""
+def behaviour_keys(message: Message, profiled: set[str] = frozenset(), now: datetime | None = None) -> list[tuple[str, str]]:
+    """Items record_behaviour writes with BatchWriteItem (no transaction): keyed by the chunk. Customer
+    rows only for customers signalled in the message or in `profiled`; fingerprints only for hours of
+    the 14 days before `now` (default: the messages' own latest time, as in a live stream)."""
     from supportlens.domain import behaviour
-    from supportlens.logic.behaviour import complaint_rows
+    from supportlens.logic.behaviour import COMPLAINT_TTL_S, complaint_rows
 
     deltas = behaviour.customer_deltas(message.items)
-    keys = [(f"customer#{c}", behaviour.chunk_row_sk(day, message.chunk_id)) for c, day in deltas]
+    keep = behaviour.signalled_customers(message.items) | set(profiled)
+    keys = [(f"customer#{c}", behaviour.chunk_row_sk(day, message.chunk_id)) for c, day in behaviour.rows_worth_writing(deltas, keep)]
     keys += [(f"active#{day}", behaviour.chunk_row_sk("top", message.chunk_id)) for day in behaviour.activity_rows(deltas)]
-    rows = complaint_rows(behaviour.complaint_groups(message.items), message.chunk_id, expires=0)
+    if now is None:
+        now = max((datetime.fromisoformat(str(i["created_at"]).replace("Z", "+00:00")) for i in message.items), default=datetime.now(timezone.utc))
+    groups = behaviour.recent_groups(behaviour.complaint_groups(message.items), now, COMPLAINT_TTL_S)
+    rows = complaint_rows(groups, message.chunk_id, expires=0)
     keys += [(row["pk"], row["sk"]) for row in rows]  # packed: one item per hour and chunk
     return keys
 

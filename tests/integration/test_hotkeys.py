@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 from bench import hotkeys
 from supportlens.adapters import dynamo
@@ -37,10 +37,17 @@ def written_counter_keys(table: str, day: str) -> set[tuple[str, str]]:
     return keys
 
 
+def complaint_pks(items: list[dict]) -> set[str]:
+    from supportlens.domain import behaviour
+
+    return {f"complaint#{hour}" for hour, _ in behaviour.complaint_groups(items)}
+
+
 def predicted(message: hotkeys.Message) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
     """(counter items, behaviour items) the simulation says this message writes."""
     rows = set(hotkeys.message_rows(message, shards.SHARDS))
-    return {k for k in rows if k[0] != "files"}, set(hotkeys.behaviour_keys(message))
+    # The test's days are decades old: no fingerprint rows (older than 14 days); no customer had a profile before.
+    return {k for k in rows if k[0] != "files"}, set(hotkeys.behaviour_keys(message, now=datetime.now(timezone.utc)))
 
 
 def test_simulation_predicts_the_items_a_stored_chunk_and_event_write(deployment, enrich):
@@ -55,7 +62,10 @@ def test_simulation_predicts_the_items_a_stored_chunk_and_event_write(deployment
     counters, behaviour = predicted(hotkeys.Message(0.0, f"{file_id}#chunk0", items, file_id))
     assert any(pk != shards.base_pk(pk) for pk, _ in counters)  # the prediction is sharded
     assert written_counter_keys(table, day) == counters
-    written_behaviour = {(pk, r["sk"]) for pk in {k[0] for k in behaviour}
+    customers = {f"customer#{t['author_id']}" for t in tickets}
+    assert any(k[0] in customers for k in behaviour) and {k[0] for k in behaviour} & customers != customers  # quiet ones: no row
+    assert complaint_pks(items) and not any(k[0].startswith("complaint#") for k in behaviour)
+    written_behaviour = {(pk, r["sk"]) for pk in {k[0] for k in behaviour} | customers | complaint_pks(items)
                          for r in dynamo.query_pk(table, pk) if r["sk"] != "profile"}
     assert written_behaviour == behaviour
     assert ("files", file_id) in hotkeys.message_rows(hotkeys.Message(0.0, f"{file_id}#chunk0", items, file_id), 1)
