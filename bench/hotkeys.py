@@ -145,14 +145,26 @@ def file_messages(items: list[dict[str, Any]], file_id: str, at: float, per_chun
 
 
 def message_rows(message: Message, shards: Any) -> dict[tuple[str, str], dict[str, Any]]:
-    """The rows of the message's counter transaction, decided by the production code."""
+    """The rows of the message's counter transaction, decided by the production code (the rows of
+    the chunk's closed days are packed items instead: `packed_keys`)."""
+    from supportlens.domain import shards as shards_
     from supportlens.domain.enrichment import aggregate
 
-    rows = {key: dict(counters) for key, counters in aggregate(message.items, message.chunk_id, shards).rows.items()}
+    live, _ = shards_.split_closed(aggregate(message.items, message.chunk_id, shards).rows)
+    rows = {key: dict(counters) for key, counters in live.items()}
     if message.file_id:  # dynamo.lineage_add: the file's lineage item, in the same transaction
         rows[("files", message.file_id)] = {"tickets_stored": len(message.items), "duplicates": 0,
                                             "tickets_quarantined": 0, "updated_at": "2017-11-03T00:00:00+00:00"}
     return rows
+
+
+def packed_keys(message: Message, shards: Any) -> list[tuple[str, str]]:
+    """The packed items (one per partition and chunk, plain BatchWriteItem) the message writes for its closed days."""
+    from supportlens.domain import shards as shards_
+    from supportlens.domain.enrichment import aggregate
+
+    _, closed = shards_.split_closed(aggregate(message.items, message.chunk_id, shards).rows)
+    return [(item["pk"], item["sk"]) for item in shards_.packed_items(closed, message.chunk_id)]
 
 
 def behaviour_keys(message: Message, profiled: set[str] = frozenset(), now: datetime | None = None) -> list[tuple[str, str]]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import uuid
+
+import pytest
 from datetime import date, datetime, timedelta, timezone
 
 from bench import hotkeys
@@ -12,7 +14,7 @@ from supportlens.adapters import dynamo
 from supportlens.domain import shards
 from supportlens.domain.enrichment import aggregate, enrich as enrich_items
 from supportlens.domain.tickets import Ticket
-from supportlens.logic.counters import read_partition
+from supportlens.logic.counters import read_partition, read_partitions
 from tests.integration.test_enrich_robustness import batch, event, file_row
 
 
@@ -125,3 +127,60 @@ def test_example_sets_are_set_once_per_row_and_counters_still_add(deployment):
     assert row["volume"] == 24 and row["negative"] == 24
     first_examples = aggregate(first).rows[(f"hours#{day}", f"09#company#co-{run}")]["ex_negative"]
     assert set(row["ex_negative"]) == first_examples  # the second chunk left the set alone: bounded
+
+
+@pytest.fixture
+def ddb(endpoint):
+    from supportlens.adapters import aws as aws_adapter
+
+    aws_adapter.client.cache_clear()
+    yield aws_adapter.client("dynamodb")
+    aws_adapter.client.cache_clear()
+
+
+def test_a_backfill_chunk_packs_its_closed_days_and_every_reader_sums_them_once(deployment, enrich, ddb):
+    """A chunk over five days: rows of the newest two are ADDed in its transaction, the older three
+    go out as one packed item per partition, as the simulation predicts; read_partitions sums both,
+    and a redelivery (the marker skips the ADD, the packed items are rewritten) counts nothing twice."""
+    run = uuid.uuid4().hex[:8]
+    first = date.fromisoformat(unique_day(run))
+    days = [(first + timedelta(d)).isoformat() for d in range(5)]
+    table = deployment.outputs["AggregatesTableName"]
+    tickets = [{**t, "created_at": f"{days[i % 5]}T{9 + i % 3:02d}:{i % 60:02d}:00Z"} for i, t in enumerate(tickets_for(run, days[0], 20))]
+    file_id = file_row(deployment, run, len(tickets))
+    record = batch(file_id, 0, tickets)
+
+    def crash(**_):  # after the packed items, before the counter transaction: SQS redelivers the chunk
+        raise RuntimeError("injected crash")
+
+    ddb.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", crash)
+    try:  # the whole batch failed: Powertools raises, Lambda returns the batch to the queue
+        with pytest.raises(Exception, match="All records failed"):
+            enrich([record])
+        assert read_partitions(table, [f"day#{days[0]}"])[f"day#{days[0]}"]  # the packed items were written
+    finally:
+        ddb.meta.events.unregister("provide-client-params.dynamodb.TransactWriteItems", crash)
+    assert enrich([record]) == {"batchItemFailures": []}
+
+    items = enrich_items([Ticket.model_validate(t) for t in tickets]).items
+    message = hotkeys.Message(0.0, f"{file_id}#chunk0", items, file_id)
+    live = {k for k in hotkeys.message_rows(message, shards.SHARDS) if k[0] != "files"}
+    packed = set(hotkeys.packed_keys(message, shards.SHARDS))
+    assert packed and {shards.row_day(pk, sk) for pk, sk in live} == set(days[3:])
+    digest = next(iter(packed))[1].split("#")[1]
+    written = {(part, r["sk"]) for d in days for base in (f"day#{d}", f"hours#{d}") for part in shards.partitions(base)
+               for r in dynamo.query_pk(table, part)}
+    written |= {(part, r["sk"]) for part in shards.partitions("days") for r in dynamo.query_pk(table, part)
+                if r["sk"] in days or r["sk"].startswith(f"{shards.PACKED}{digest}#")}
+    assert written == live | packed
+
+    def volumes() -> dict[str, int]:
+        rows = read_partitions(table, [f"day#{d}" for d in days])
+        return {d: sum(r.get("volume", 0) for r in rows[f"day#{d}"] if r["sk"].startswith(f"company#co-{run}-")) for d in days}
+
+    expected = {d: sum(1 for i in items if i["day"] == d and i.get("role") != "company") for d in days}
+    assert volumes() == expected and all(expected.values())
+    assert enrich([record]) == {"batchItemFailures": []}  # redelivered
+    assert volumes() == expected
+    index = {r["sk"]: r["volume"] for r in read_partition(table, "days")}
+    assert all(index[d] >= expected[d] for d in days)  # the day index sums packed items too
