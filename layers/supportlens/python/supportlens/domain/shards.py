@@ -28,7 +28,8 @@ BatchWriteItem: idempotent by its key (a redelivery rewrites the same item), no 
 marker. `merge_rows` unpacks them, so every reader sums them with the other rows. Live chunks
 (their tickets of today and yesterday) keep the transactional ADD: their rows are dense and read
 by alerts every few minutes, and a day's packed items grow only with the backfill chunks that
-touch it (one item per partition per chunk).
+touch it (one item per partition per chunk). The day index (pk "days", read whole by every
+report) is always ADDed.
 """
 
 from __future__ import annotations
@@ -137,7 +138,9 @@ def split_closed(rows: Mapping[tuple[str, str], Any]) -> tuple[dict[tuple[str, s
     if newest is None:
         return dict(rows), {}
     cutoff = (date.fromisoformat(newest) - timedelta(days=1)).isoformat()
-    live = {key: value for key, value in rows.items() if not days[key] or days[key] >= cutoff}
+    # The day index (pk "days") stays ADDed: every report reads all of it, so it must not grow with chunks.
+    live = {key: value for key, value in rows.items()
+            if not days[key] or days[key] >= cutoff or _family(base_pk(key[0])) == "days"}
     return live, {key: value for key, value in rows.items() if key not in live}
 
 
