@@ -499,12 +499,14 @@ def live_e2e(out: Path | None = None) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
         sample = Path(tmp) / "twcs_live_hour.csv"
-        live_sample(gen.SAMPLE, sample)
-        original, gen.SAMPLE = gen.SAMPLE, sample
+        live_sample(gen.twcs_source(), sample)
+        # Both: the full e2e run reads gen.twcs_source() (the shared TWCS file when present), --quick gen.SAMPLE.
+        original, original_source = gen.SAMPLE, gen.twcs_source
+        gen.SAMPLE, gen.twcs_source = sample, lambda: sample
         try:
             result = run.bench_e2e(run.Options())
         finally:
-            gen.SAMPLE = original
+            gen.SAMPLE, gen.twcs_source = original, original_source
     result["details"] = result.pop("_details", {})
     if out:
         out.write_text(json.dumps(result, indent=2, default=str) + "\n")
