@@ -17,6 +17,14 @@ Every AWS call a function (or an event-source poller) made is priced by the unit
 - Lambda: a request per invocation, GB-seconds from the measured duration (and the INIT time of
   cold starts, billed since 2025-08-01) at the function's MemorySize, rounded up to 1 ms.
 - CloudWatch Logs: the bytes the functions logged.
+
+Lambda is billed twice over: as measured on the emulator, and as AWS would answer. A function's
+measured duration = its own compute + its waits on AWS calls; the emulator (moto) answers several
+times slower than AWS, and that wait is nobody's bill. `aws_latency_duration_ms` keeps the compute
+(duration minus the wall time spent in calls) and replaces each call's share of the wait by the
+same share of a stated AWS latency for its kind (`aws_latency_ms` in aws_prices.json, overridable).
+`aws_usd_per_million_tickets` and `cost_vs_floor` use that bill (it is what AWS would charge); the
+emulator-measured bill is reported beside it (`cost_breakdown.emulator_latency`).
 """
 
 from __future__ import annotations
@@ -48,6 +56,7 @@ def load_prices(path: Path | None = None) -> dict[str, Any]:
         own = json.loads(Path(path).read_text())
         for key, entry in (own.get("prices") or {}).items():
             table["prices"][key] = {**table["prices"].get(key, {}), **entry}
+        table["aws_latency_ms"] = {**table.get("aws_latency_ms", {}), **(own.get("aws_latency_ms") or {})}
         table["as_of"] = own.get("as_of", table["as_of"])
         table["file"] = str(path)
     return table
@@ -129,7 +138,7 @@ def price_calls(calls: list[dict[str, Any]], bill: Bill, gsis: dict[str, list[st
     gsis = gsis or {}
     item_attrs: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)  # (table, key hash) -> attr hash -> size
     facts = {"ticket_put_wru": 0, "ticket_puts": 0, "ticket_put_bytes": 0, "empty_receives": 0, "calls": 0,
-             "aws_call_spans": defaultdict(list), "calls_by_op": defaultdict(int), "wru_by_write": defaultdict(float)}
+             "aws_call_spans": defaultdict(list), "aws_call_kinds": defaultdict(list), "calls_by_op": defaultdict(int), "wru_by_write": defaultdict(float)}
     for call in calls:
         svc, op, fn = call.get("svc"), call.get("op"), call.get("src", "unknown")
         if not svc or call.get("status") is None:
@@ -139,6 +148,7 @@ def price_calls(calls: list[dict[str, Any]], bill: Bill, gsis: dict[str, list[st
         if call.get("trace") and call.get("ms") is not None:
             end = float(call.get("t") or 0)
             facts["aws_call_spans"][call["trace"]].append((end - float(call["ms"]) / 1000, end))
+            facts["aws_call_kinds"][call["trace"]].append(f"{svc}.{op}")
         error = call.get("error")
         if svc == "dynamodb":
             _price_dynamodb(call, op, fn, error, bill, gsis, item_attrs, facts, tickets_table)
@@ -240,6 +250,44 @@ def busy_seconds(spans: list[tuple[float, float]]) -> float:
     return total
 
 
+def call_shares(spans: list[tuple[float, float]]) -> list[float]:
+    """Each span's share of the wall time the spans cover: where k calls overlap, each gets 1/k of
+    that stretch (so the shares add up to `busy_seconds`)."""
+    points = sorted([(start, 1, i) for i, (start, _) in enumerate(spans)] + [(end, 0, i) for i, (_, end) in enumerate(spans)])
+    shares = [0.0] * len(spans)
+    active: set[int] = set()
+    last = None
+    for t, is_start, i in points:  # a sweep: between two points the set of running calls is fixed
+        if active and last is not None and t > last:
+            for j in active:
+                shares[j] += (t - last) / len(active)
+        last = t
+        if is_start:
+            active.add(i)
+        else:
+            active.discard(i)
+    return shares
+
+
+def latency_ms(kind: str, table: dict[str, Any]) -> float:
+    """The stated AWS latency of one call of `kind` ('dynamodb.PutItem'): exact, else 'dynamodb.*', else '*'."""
+    for key in (kind, kind.split(".", 1)[0] + ".*", "*"):
+        if key in table and not isinstance(table[key], str):
+            return float(table[key])
+    raise KeyError(f"no AWS latency for {kind!r} (and no '*' default)")
+
+
+def aws_wait_ms(spans: list[tuple[float, float]], kinds: list[str], table: dict[str, Any]) -> float:
+    """The wall time an invocation's calls would take at AWS latency, concurrency kept as measured:
+    each call's share of the measured wait, scaled by (AWS latency / its measured duration)."""
+    total = 0.0
+    for (start, end), kind, share in zip(spans, kinds, call_shares(spans)):
+        measured = end - start
+        if measured > 0:
+            total += share * latency_ms(kind, table) / (measured * 1000) * 1000
+    return total
+
+
 def template_gsis(template: Path) -> dict[str, list[str]]:
     """Per table (its name's last part: 'tickets', 'aggregates', ...), the projection type of each GSI
     template.yaml gives it. A put or update writes each GSI too; today the template has none."""
@@ -311,22 +359,36 @@ def cost_keys(request_log_dir: Path, tickets: int, prices: dict[str, Any] | None
     tickets_table = tickets_table or _guess_tickets_table(calls)
     bill = Bill(prices)
     facts = price_calls(calls, bill, gsis, tickets_table)
-    lambda_stats = price_lambda(invocations, bill)
+    latencies = prices.get("aws_latency_ms") or {"*": 20}
+    # Time in AWS calls (the emulator's latency, not AWS's) inside each invocation, and the same calls
+    # at the stated AWS latencies: the Lambda line is billed on the latter.
+    waits, aws_waits = {}, {}
+    for inv in invocations:
+        spans = facts["aws_call_spans"].get(inv["trace"], [])
+        waits[inv["trace"]] = 1000 * busy_seconds(spans)
+        aws_waits[inv["trace"]] = aws_wait_ms(spans, facts["aws_call_kinds"].get(inv["trace"], []), latencies)
+
+    def with_waits(new: dict[str, float]) -> list[dict[str, Any]]:
+        return [{**i, "duration_ms": max(0.0, float(i.get("duration_ms") or 0) - waits[i["trace"]]) + new.get(i["trace"], 0.0)}
+                for i in invocations]
+
+    emulator = Bill(prices)
+    emulator_stats = price_lambda(invocations, emulator)
+    lambda_stats = price_lambda(with_waits(aws_waits), bill)
     log_bytes = price_logs(function_logs, {i["function_name"] for i in invocations}, bill)
     total = sum(bill.usd_service.values())
+    emulator_total = total - bill.usd_service["lambda"] + emulator.usd_service["lambda"]
     per_million = 1e6 / max(1, tickets)
     floor_wru = facts["ticket_put_wru"]
     if facts["ticket_puts"] > tickets > 0:  # a redelivery rewrote some: the floor writes each ticket once
         floor_wru = floor_wru * tickets / facts["ticket_puts"]
     floor = floor_wru * bill.prices["dynamodb_wru"]
-    # Time in AWS calls (the emulator's latency, not AWS's) inside each invocation, to show how much of the
-    # measured GB-seconds is waiting on moto.
-    waits = {i["trace"]: 1000 * busy_seconds(facts["aws_call_spans"].get(i["trace"], [])) for i in invocations}
     wait_ms = sum(waits.values())
     busy_ms = sum(float(i.get("duration_ms") or 0) for i in invocations)
+    aws_busy_ms = sum(float(i["duration_ms"]) for i in with_waits(aws_waits))
     # A lower bound for Lambda: the same invocations if every AWS call had answered at once.
     compute_only = Bill(prices)
-    price_lambda([{**i, "duration_ms": max(0.0, float(i.get("duration_ms") or 0) - waits[i["trace"]])} for i in invocations], compute_only)
+    price_lambda(with_waits({}), compute_only)
     empty_usd = facts["empty_receives"] * bill.prices["sqs_request"]
     breakdown = {
         "tickets": tickets,
@@ -340,6 +402,15 @@ def cost_keys(request_log_dir: Path, tickets: int, prices: dict[str, Any] | None
         "lambda": lambda_stats,
         "lambda_share_of_duration_in_aws_calls": round(wait_ms / busy_ms, 3) if busy_ms else None,
         "lambda_usd_per_million_without_aws_waits": round(sum(compute_only.usd_service.values()) * per_million, 4),
+        "lambda_share_of_duration_in_aws_calls_at_aws_latency": round(sum(aws_waits.values()) / aws_busy_ms, 3) if aws_busy_ms else None,
+        "emulator_latency": {
+            "usd_per_million_tickets": round(emulator_total * per_million, 4),
+            "cost_vs_floor": round(emulator_total / floor, 3) if floor else None,
+            "lambda_usd_per_million": round(emulator.usd_service["lambda"] * per_million, 4),
+            "lambda": emulator_stats,
+            "note": "Lambda billed on the durations measured on the emulator (its waits on moto included); not what cost_vs_floor uses",
+        },
+        "aws_latency_ms": {k: v for k, v in latencies.items() if k != "note"},
         "function_log_bytes": log_bytes,
         "aws_calls": facts["calls"],
         "aws_calls_by_operation": dict(sorted(facts["calls_by_op"].items())),
@@ -378,7 +449,7 @@ def comprehend_usd_per_million(text_lengths: list[int], prices: dict[str, Any], 
 
 
 def e2e_cost(home: Path, status: dict[str, Any], state: dict[str, Any], texts: list[str],
-             prices_file: Path | None = None) -> dict[str, Any]:
+             prices_file: Path | None = None, latencies: dict[str, float] | None = None) -> dict[str, Any]:
     """The three cost keys of the e2e run in a bench home (the local cloud logged to home/requests)."""
     keep = os.environ.get("SUPPORTLENS_BENCH_KEEP_REQUESTS")
     if keep:  # to price the same run again (other prices, new accounting): python -m bench.cost DIR TICKETS
@@ -387,6 +458,7 @@ def e2e_cost(home: Path, status: dict[str, Any], state: dict[str, Any], texts: l
         (Path(keep) / "run.json").write_text(json.dumps({"status": status, "outputs": state.get("outputs") or {}}, default=str))
     try:
         prices = load_prices(prices_file)
+        prices["aws_latency_ms"] = {**prices.get("aws_latency_ms", {}), **(latencies or {})}
         tickets = int(status.get("tickets_stored") or 0)
         return cost_keys(home / "requests", tickets, prices, tickets_table=(state.get("outputs") or {}).get("TicketsTableName"),
                          function_logs=home / "logs", gsis=template_gsis(TEMPLATE), comprehend=comprehend_usd_per_million([len(t) for t in texts], prices) if texts else None)
@@ -427,12 +499,14 @@ def live_e2e(out: Path | None = None) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="bench-live-") as tmp:
         sample = Path(tmp) / "twcs_live_hour.csv"
-        live_sample(gen.SAMPLE, sample)
-        original, gen.SAMPLE = gen.SAMPLE, sample
+        live_sample(gen.twcs_source(), sample)
+        # Both: the full e2e run reads gen.twcs_source() (the shared TWCS file when present), --quick gen.SAMPLE.
+        original, original_source = gen.SAMPLE, gen.twcs_source
+        gen.SAMPLE, gen.twcs_source = sample, lambda: sample
         try:
             result = run.bench_e2e(run.Options())
         finally:
-            gen.SAMPLE = original
+            gen.SAMPLE, gen.twcs_source = original, original_source
     result["details"] = result.pop("_details", {})
     if out:
         out.write_text(json.dumps(result, indent=2, default=str) + "\n")
@@ -440,7 +514,8 @@ def live_e2e(out: Path | None = None) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    """Price a kept run again: python -m bench.cost DIR [--prices FILE] (DIR from SUPPORTLENS_BENCH_KEEP_REQUESTS);
+    """Price a kept run again: python -m bench.cost DIR [--prices FILE] [--latencies FILE] [--latency KIND=MS ...]
+    (DIR from SUPPORTLENS_BENCH_KEEP_REQUESTS; KIND as in aws_prices.json's aws_latency_ms: dynamodb.PutItem, s3.*, *);
     or measure the e2e run on a live hour of the sample: python -m bench.cost --live-e2e [--out FILE]."""
     if argv[:1] == ["--live-e2e"]:
         out = Path(argv[argv.index("--out") + 1]) if "--out" in argv else None
@@ -448,8 +523,14 @@ def main(argv: list[str]) -> int:
         return 0
     directory = Path(argv[0])
     prices_file = Path(argv[argv.index("--prices") + 1]) if "--prices" in argv else None
+    latencies = json.loads(Path(argv[argv.index("--latencies") + 1]).read_text()) if "--latencies" in argv else {}
+    latencies = {k: v for k, v in latencies.items() if k != "note"}
+    for i, arg in enumerate(argv):
+        if arg == "--latency":
+            kind, _, ms = argv[i + 1].partition("=")
+            latencies[kind] = float(ms)
     run = json.loads((directory / "run.json").read_text())
-    keys = e2e_cost(directory, run["status"], {"outputs": run["outputs"]}, [], prices_file)
+    keys = e2e_cost(directory, run["status"], {"outputs": run["outputs"]}, [], prices_file, latencies)
     print(json.dumps(keys, indent=2))
     return 0
 

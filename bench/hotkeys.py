@@ -145,25 +145,43 @@ def file_messages(items: list[dict[str, Any]], file_id: str, at: float, per_chun
 
 
 def message_rows(message: Message, shards: Any) -> dict[tuple[str, str], dict[str, Any]]:
-    """The rows of the message's counter transaction, decided by the production code."""
+    """The rows of the message's counter transaction, decided by the production code (the rows of
+    the chunk's closed days are packed items instead: `packed_keys`)."""
+    from supportlens.domain import shards as shards_
     from supportlens.domain.enrichment import aggregate
 
-    rows = {key: dict(counters) for key, counters in aggregate(message.items, message.chunk_id, shards).rows.items()}
+    live, _ = shards_.split_closed(aggregate(message.items, message.chunk_id, shards).rows)
+    rows = {key: dict(counters) for key, counters in live.items()}
     if message.file_id:  # dynamo.lineage_add: the file's lineage item, in the same transaction
         rows[("files", message.file_id)] = {"tickets_stored": len(message.items), "duplicates": 0,
                                             "tickets_quarantined": 0, "updated_at": "2017-11-03T00:00:00+00:00"}
     return rows
 
 
-def behaviour_keys(message: Message) -> list[tuple[str, str]]:
-    """Items record_behaviour writes with BatchWriteItem (no transaction): keyed by the chunk."""
+def packed_keys(message: Message, shards: Any) -> list[tuple[str, str]]:
+    """The packed items (one per partition and chunk, plain BatchWriteItem) the message writes for its closed days."""
+    from supportlens.domain import shards as shards_
+    from supportlens.domain.enrichment import aggregate
+
+    _, closed = shards_.split_closed(aggregate(message.items, message.chunk_id, shards).rows)
+    return [(item["pk"], item["sk"]) for item in shards_.packed_items(closed, message.chunk_id)]
+
+
+def behaviour_keys(message: Message, profiled: set[str] = frozenset(), now: datetime | None = None) -> list[tuple[str, str]]:
+    """Items record_behaviour writes with BatchWriteItem (no transaction): keyed by the chunk. Customer
+    rows only for customers signalled in the message or in `profiled`; fingerprints only for hours of
+    the 14 days before `now` (default: the messages' own latest time, as in a live stream)."""
     from supportlens.domain import behaviour
-    from supportlens.logic.behaviour import complaint_rows
+    from supportlens.logic.behaviour import COMPLAINT_TTL_S, complaint_rows
 
     deltas = behaviour.customer_deltas(message.items)
-    keys = [(f"customer#{c}", behaviour.chunk_row_sk(day, message.chunk_id)) for c, day in deltas]
+    keep = behaviour.signalled_customers(message.items) | set(profiled)
+    keys = [(f"customer#{c}", behaviour.chunk_row_sk(day, message.chunk_id)) for c, day in behaviour.rows_worth_writing(deltas, keep)]
     keys += [(f"active#{day}", behaviour.chunk_row_sk("top", message.chunk_id)) for day in behaviour.activity_rows(deltas)]
-    rows = complaint_rows(behaviour.complaint_groups(message.items), message.chunk_id, expires=0)
+    if now is None:
+        now = max((datetime.fromisoformat(str(i["created_at"]).replace("Z", "+00:00")) for i in message.items), default=datetime.now(timezone.utc))
+    groups = behaviour.recent_groups(behaviour.complaint_groups(message.items), now, COMPLAINT_TTL_S)
+    rows = complaint_rows(groups, message.chunk_id, expires=0)
     keys += [(row["pk"], row["sk"]) for row in rows]  # packed: one item per hour and chunk
     return keys
 

@@ -93,9 +93,37 @@ def test_a_quiet_customer_gets_no_profile_and_no_alert(deployment, enrich, run_a
     now = datetime.now(timezone.utc)
     enrich([event(f"{customer}-{i}", customer, "Thanks, the parcel arrived safely", now) for i in range(3)])
     rows = customer_rows(deployment, customer)
-    assert "profile" not in rows  # no message carried a signal: nothing to score
-    assert sum(r.get("tickets", 0) for sk, r in rows.items() if sk.startswith(now.date().isoformat())) == 3
+    assert rows == {}  # no message carried a signal: nothing to score, no daily row to pay for
+    active = dynamo.query_pk(deployment.outputs["AggregatesTableName"], f"active#{now.date().isoformat()}")
+    assert sum(int((r.get("top") or {}).get(customer, 0)) for r in active) == 3  # the report still counts them
     assert not [a for a in run_alerts() if a.get("subject") == customer]
+
+
+def test_quiet_messages_count_once_the_customer_has_a_profile(deployment, enrich):
+    customer = f"cust-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    quiet = "How do I change my delivery address?"
+    enrich([event(f"{customer}-q0", customer, quiet, now - timedelta(days=3))])  # before any signal: no row
+    enrich([event(f"{customer}-e0", customer, ESCALATIONS[0], now - timedelta(days=2))])  # a signal: row + profile
+    enrich([event(f"{customer}-q1", customer, quiet, now - timedelta(days=1)),  # has a profile now: counted
+            event(f"{customer}-e1", customer, ESCALATIONS[1], now)])
+    rows = customer_rows(deployment, customer)
+    assert sum(r.get("tickets", 0) for sk, r in rows.items() if sk != "profile") == 3
+    assert rows["profile"]["counts"]["tickets"] == 3 and rows["profile"]["counts"]["escalations"] == 2
+
+
+def test_complaints_older_than_the_fingerprint_ttl_write_no_fingerprint_rows(deployment, enrich):
+    run = uuid.uuid4().hex[:6]
+    old = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=15)
+    recent = old + timedelta(days=2)
+    text = f"I want a full refund for the zq{run} outage, this is unacceptable"
+    enrich([event(f"old-{run}", f"acct-{run}-0", text, old), event(f"new-{run}", f"acct-{run}-1", text, recent)])
+    table = deployment.outputs["AggregatesTableName"]
+    assert dynamo.query_pk(table, f"complaint#{old.strftime('%Y-%m-%dT%H')}") == []
+    from supportlens.logic.behaviour import unpack_complaints
+
+    rows = unpack_complaints(dynamo.query_pk(table, f"complaint#{recent.strftime('%Y-%m-%dT%H')}"))
+    assert any(f"new-{run}" in r["tickets"] for r in rows)
 
 
 def test_same_complaint_from_six_accounts_is_a_coordinated_complaint(deployment, enrich, run_alerts):

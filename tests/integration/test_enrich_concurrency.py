@@ -25,7 +25,9 @@ def test_two_concurrent_invocations_on_overlapping_chunks_count_each_ticket_once
     tickets_table = deployment.outputs["TicketsTableName"]
     first, second = range(0, 50 + SHARED), range(50, 100 + SHARED)  # 250 each, 200 in common, 300 tickets
     files = [file_row(deployment, f"{run}-a", len(first)), file_row(deployment, f"{run}-b", len(second))]
-    records = [batch(files[0], 0, [ticket(run, i) for i in first]), batch(files[1], 0, [ticket(run, i) for i in second])]
+    # A refund claim in each: customers with a signal get daily rows, whose counts are checked below.
+    claim = {"text": "My parcel never arrived, I want a refund"}
+    records = [batch(files[0], 0, [ticket(run, i, **claim) for i in first]), batch(files[1], 0, [ticket(run, i, **claim) for i in second])]
 
     aws_adapter.client.cache_clear()
     ddb = aws_adapter.client("dynamodb")

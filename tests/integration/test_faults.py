@@ -49,7 +49,7 @@ def ddb(endpoint):
 def upload_chunk(aws, deployment, ingest, n: int, company: str = "acme") -> tuple[str, list[str], list[dict]]:
     """A CSV of n tickets through Ingest; returns (run id, ticket ids, TicketsQueue messages)."""
     run = uuid.uuid4().hex[:8]
-    rows = [f"{run}-{i},My order {i} never arrived and nobody answers,2024-06-0{1 + i % 5}T10:{i % 60:02d}:00Z,cust-{run}-{i % 7},{company}"
+    rows = [f"{run}-{i},My order {i} never arrived so I want a refund,2024-06-0{1 + i % 5}T10:{i % 60:02d}:00Z,cust-{run}-{i % 7},{company}"
             for i in range(n)]
     body = ("ticket_id,text,created_at,author_id,company\n" + "\n".join(rows) + "\n").encode()
     assert ingest(put(aws, deployment.outputs["DataBucketName"], f"incoming/faults/{run}.csv", body)) == {"batchItemFailures": []}

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import date, timedelta
+
+import pytest
+from datetime import date, datetime, timedelta, timezone
 
 from bench import hotkeys
 from supportlens.adapters import dynamo
 from supportlens.domain import shards
 from supportlens.domain.enrichment import aggregate, enrich as enrich_items
 from supportlens.domain.tickets import Ticket
-from supportlens.logic.counters import read_partition
+from supportlens.logic.counters import read_partition, read_partitions
 from tests.integration.test_enrich_robustness import batch, event, file_row
 
 
@@ -37,10 +39,17 @@ def written_counter_keys(table: str, day: str) -> set[tuple[str, str]]:
     return keys
 
 
+def complaint_pks(items: list[dict]) -> set[str]:
+    from supportlens.domain import behaviour
+
+    return {f"complaint#{hour}" for hour, _ in behaviour.complaint_groups(items)}
+
+
 def predicted(message: hotkeys.Message) -> tuple[set[tuple[str, str]], set[tuple[str, str]]]:
     """(counter items, behaviour items) the simulation says this message writes."""
     rows = set(hotkeys.message_rows(message, shards.SHARDS))
-    return {k for k in rows if k[0] != "files"}, set(hotkeys.behaviour_keys(message))
+    # The test's days are decades old: no fingerprint rows (older than 14 days); no customer had a profile before.
+    return {k for k in rows if k[0] != "files"}, set(hotkeys.behaviour_keys(message, now=datetime.now(timezone.utc)))
 
 
 def test_simulation_predicts_the_items_a_stored_chunk_and_event_write(deployment, enrich):
@@ -55,7 +64,10 @@ def test_simulation_predicts_the_items_a_stored_chunk_and_event_write(deployment
     counters, behaviour = predicted(hotkeys.Message(0.0, f"{file_id}#chunk0", items, file_id))
     assert any(pk != shards.base_pk(pk) for pk, _ in counters)  # the prediction is sharded
     assert written_counter_keys(table, day) == counters
-    written_behaviour = {(pk, r["sk"]) for pk in {k[0] for k in behaviour}
+    customers = {f"customer#{t['author_id']}" for t in tickets}
+    assert any(k[0] in customers for k in behaviour) and {k[0] for k in behaviour} & customers != customers  # quiet ones: no row
+    assert complaint_pks(items) and not any(k[0].startswith("complaint#") for k in behaviour)
+    written_behaviour = {(pk, r["sk"]) for pk in {k[0] for k in behaviour} | customers | complaint_pks(items)
                          for r in dynamo.query_pk(table, pk) if r["sk"] != "profile"}
     assert written_behaviour == behaviour
     assert ("files", file_id) in hotkeys.message_rows(hotkeys.Message(0.0, f"{file_id}#chunk0", items, file_id), 1)
@@ -115,3 +127,59 @@ def test_example_sets_are_set_once_per_row_and_counters_still_add(deployment):
     assert row["volume"] == 24 and row["negative"] == 24
     first_examples = aggregate(first).rows[(f"hours#{day}", f"09#company#co-{run}")]["ex_negative"]
     assert set(row["ex_negative"]) == first_examples  # the second chunk left the set alone: bounded
+
+
+@pytest.fixture
+def ddb(endpoint):
+    from supportlens.adapters import aws as aws_adapter
+
+    aws_adapter.client.cache_clear()
+    yield aws_adapter.client("dynamodb")
+    aws_adapter.client.cache_clear()
+
+
+def test_a_backfill_chunk_packs_its_closed_days_and_every_reader_sums_them_once(deployment, enrich, ddb):
+    """A chunk over five days: rows of the newest two are ADDed in its transaction, the older three
+    go out as one packed item per partition, as the simulation predicts; read_partitions sums both,
+    and a redelivery (the marker skips the ADD, the packed items are rewritten) counts nothing twice."""
+    run = uuid.uuid4().hex[:8]
+    first = date.fromisoformat(unique_day(run))
+    days = [(first + timedelta(d)).isoformat() for d in range(5)]
+    table = deployment.outputs["AggregatesTableName"]
+    tickets = [{**t, "created_at": f"{days[i % 5]}T{9 + i % 3:02d}:{i % 60:02d}:00Z"} for i, t in enumerate(tickets_for(run, days[0], 20))]
+    file_id = file_row(deployment, run, len(tickets))
+    record = batch(file_id, 0, tickets)
+
+    def crash(**_):  # after the packed items, before the counter transaction: SQS redelivers the chunk
+        raise RuntimeError("injected crash")
+
+    ddb.meta.events.register("provide-client-params.dynamodb.TransactWriteItems", crash)
+    try:  # the whole batch failed: Powertools raises, Lambda returns the batch to the queue
+        with pytest.raises(Exception, match="All records failed"):
+            enrich([record])
+        assert read_partitions(table, [f"day#{days[0]}"])[f"day#{days[0]}"]  # the packed items were written
+    finally:
+        ddb.meta.events.unregister("provide-client-params.dynamodb.TransactWriteItems", crash)
+    assert enrich([record]) == {"batchItemFailures": []}
+
+    items = enrich_items([Ticket.model_validate(t) for t in tickets]).items
+    message = hotkeys.Message(0.0, f"{file_id}#chunk0", items, file_id)
+    live = {k for k in hotkeys.message_rows(message, shards.SHARDS) if k[0] != "files"}
+    packed = set(hotkeys.packed_keys(message, shards.SHARDS))
+    assert packed and {shards.row_day(pk, sk) for pk, sk in live if not pk.startswith("days")} == set(days[3:])
+    assert not any(pk.startswith("days") for pk, _ in packed)  # the day index is always ADDed
+    written = {(part, r["sk"]) for d in days for base in (f"day#{d}", f"hours#{d}") for part in shards.partitions(base)
+               for r in dynamo.query_pk(table, part)}
+    written |= {(part, r["sk"]) for part in shards.partitions("days") for r in dynamo.query_pk(table, part) if r["sk"] in days}
+    assert written == live | packed
+
+    def volumes() -> dict[str, int]:
+        rows = read_partitions(table, [f"day#{d}" for d in days])
+        return {d: sum(r.get("volume", 0) for r in rows[f"day#{d}"] if r["sk"].startswith(f"company#co-{run}-")) for d in days}
+
+    expected = {d: sum(1 for i in items if i["day"] == d and i.get("role") != "company") for d in days}
+    assert volumes() == expected and all(expected.values())
+    assert enrich([record]) == {"batchItemFailures": []}  # redelivered
+    assert volumes() == expected
+    index = {r["sk"]: r["volume"] for r in read_partition(table, "days")}
+    assert all(index[d] >= expected[d] for d in days)  # the day index counted every day once

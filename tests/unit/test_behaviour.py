@@ -262,3 +262,22 @@ def test_packed_complaint_items_unpack_to_the_rows_coordinated_reads():
     parts = complaint_rows(wide, "c", 1)
     assert len(parts) > 1 and all(len(str(p["fingerprints"])) < MAX_PACKED_BYTES * 1.2 for p in parts)
     assert len(unpack_complaints(parts)) == 200
+
+
+def test_complaint_groups_older_than_the_ttl_are_dropped_at_the_hour_boundary():
+    now = datetime(2024, 3, 20, 12, 30, tzinfo=timezone.utc)
+    groups = {("2024-03-06T11", "a"): 1, ("2024-03-06T12", "b"): 2, ("2024-03-20T12", "c"): 3, ("2023-12-01T00", "d"): 4}
+    # 14 days before now is 2024-03-06T12:30: the hour 11 ended before it, the hour 12 did not.
+    assert behaviour.recent_groups(groups, now, 14 * 24 * 3600) == {("2024-03-06T12", "b"): 2, ("2024-03-20T12", "c"): 3}
+
+
+def test_only_signalled_or_profiled_customers_get_daily_rows():
+    items = [{"author_id": "loud", "day": "2024-03-01", "escalation": True, "text": "I will sue you"},
+             {"author_id": "loud", "day": "2024-03-02", "text": "ok thanks"},
+             {"author_id": "quiet", "day": "2024-03-01", "text": "ok thanks"},
+             {"author_id": "known", "day": "2024-03-01", "text": "ok thanks"}]
+    deltas = behaviour.customer_deltas(items)
+    assert behaviour.signalled_customers(items) == {"loud"}
+    kept = behaviour.rows_worth_writing(deltas, behaviour.signalled_customers(items) | {"known"})
+    assert sorted(kept) == [("known", "2024-03-01"), ("loud", "2024-03-01"), ("loud", "2024-03-02")]
+    assert kept[("loud", "2024-03-01")]["escalations"] == 1

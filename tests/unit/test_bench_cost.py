@@ -162,10 +162,20 @@ def test_cost_keys_and_the_floor_from_a_log_directory(tmp_path: Path):
     keys = cost.cost_keys(tmp_path, tickets=100, tickets_table="dev-tickets")
     wru_usd = 0.625e-6
     floor = 100 * 2 * wru_usd
-    total = 2 * floor + 0.20e-6 + 1.0 * 0.0000166667
+    measured = 2 * floor + 0.20e-6 + 1.0 * 0.0000166667
+    # At AWS latency the ten 100 ms transactions take the table's 25 ms each: 250 ms billed, not 1 s.
+    total = 2 * floor + 0.20e-6 + 0.25 * 0.0000166667
     assert keys["cost_breakdown"]["floor_usd_per_million"] == pytest.approx(floor * 1e4, rel=1e-3)
     assert keys["aws_usd_per_million_tickets"] == pytest.approx(total * 1e4, rel=1e-3)
     assert keys["cost_vs_floor"] == pytest.approx(total / floor, rel=1e-3)
+    emulator = keys["cost_breakdown"]["emulator_latency"]
+    assert emulator["usd_per_million_tickets"] == pytest.approx(measured * 1e4, rel=1e-3)
+    assert emulator["cost_vs_floor"] == pytest.approx(measured / floor, rel=1e-3)
+    assert keys["cost_breakdown"]["lambda_share_of_duration_in_aws_calls_at_aws_latency"] == pytest.approx(1.0)
+    slow = cost.load_prices()
+    slow["aws_latency_ms"]["dynamodb.TransactWriteItems"] = 100  # as slow as the emulator: both bills agree
+    assert cost.cost_keys(tmp_path, tickets=100, prices=slow, tickets_table="dev-tickets")["aws_usd_per_million_tickets"] == \
+        pytest.approx(measured * 1e4, rel=1e-3)
     assert set(keys["cost_breakdown"]["usd_per_million_by_function"]) == {"dev-enrich"}
     assert keys["cost_breakdown"]["lambda_share_of_duration_in_aws_calls"] == pytest.approx(1.0)
     assert keys["cost_breakdown"]["lambda_usd_per_million_without_aws_waits"] == pytest.approx(0.20e-6 * 1e4, rel=1e-3)
@@ -188,6 +198,25 @@ def test_comprehend_bills_100_character_units_with_a_3_unit_minimum():
     result = cost.comprehend_usd_per_million([50, 300, 301, 1000], prices, apis=3)
     assert result["mean_units_per_request"] == (3 + 3 + 4 + 10) / 4
     assert result["usd_per_million_tickets"] == pytest.approx(5 * 3 * 0.0001 * 1e6)
+
+
+def test_call_shares_split_overlaps_and_aws_waits_scale_each_call_by_its_kind():
+    spans = [(0.0, 1.0), (0.5, 1.5), (2.0, 3.0)]
+    assert cost.call_shares(spans) == pytest.approx([0.75, 0.75, 1.0])
+    assert sum(cost.call_shares(spans)) == pytest.approx(cost.busy_seconds(spans))
+    table = {"dynamodb.PutItem": 6, "s3.*": 40, "*": 20}
+    # Two overlapping 100 ms calls (75 ms of wall time each): 6/100 and 40/100 of their shares.
+    assert cost.aws_wait_ms([(0.0, 0.1), (0.05, 0.15)], ["dynamodb.PutItem", "s3.PutObject"], table) == pytest.approx(34.5)
+    assert cost.latency_ms("sqs.SendMessageBatch", table) == 20 and cost.latency_ms("s3.GetObject", table) == 40
+    with pytest.raises(KeyError):
+        cost.latency_ms("sqs.SendMessage", {"dynamodb.*": 5})
+
+
+def test_latencies_are_overridden_by_a_file_or_the_command_line(tmp_path: Path):
+    own = tmp_path / "prices.json"
+    own.write_text(json.dumps({"aws_latency_ms": {"dynamodb.PutItem": 50}}))
+    table = cost.load_prices(own)
+    assert table["aws_latency_ms"]["dynamodb.PutItem"] == 50 and table["aws_latency_ms"]["s3.PutObject"] == 40
 
 
 def test_busy_seconds_counts_concurrent_calls_once():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from collections import Counter
 
 from supportlens.domain import shards
@@ -106,3 +108,40 @@ def test_chunks_spread_over_the_shards_and_sum_back_to_the_unsharded_totals():
     merged = {r["sk"]: r for r in shards.merge_rows(r for r in rows if shards.base_pk(r["pk"]) == f"day#{DAY}")}
     whole = aggregate(items).rows[(f"day#{DAY}", "company#acme#channel#email")]
     assert {k: merged["company#acme#channel#email"][k] for k in whole} == dict(whole)
+
+
+def test_closed_days_are_split_off_by_the_rows_own_newest_day():
+    rows = {("day#2024-03-10#s1", "company#a#channel#email#~s5"): {"volume": 1},
+            ("hours#2024-03-09#s1", "10#company#a#~s5"): {"volume": 1},
+            ("days#s3", "2024-03-08"): {"volume": 2},
+            ("day#2024-03-08#s1", "company#a#channel#email#~s5"): {"volume": 2}}
+    live, closed = shards.split_closed(rows)
+    # Newest day 03-10: it and 03-09 are ADDed; 03-08 is packed, but not its day-index row (read whole by every report).
+    assert set(live) == {("day#2024-03-10#s1", "company#a#channel#email#~s5"), ("hours#2024-03-09#s1", "10#company#a#~s5"),
+                         ("days#s3", "2024-03-08")}
+    assert set(closed) == {("day#2024-03-08#s1", "company#a#channel#email#~s5")}
+    assert shards.split_closed({("marker", "x"): {}}) == ({("marker", "x"): {}}, {})
+
+
+def test_packed_items_are_one_per_partition_keyed_by_the_chunk_and_merge_like_rows():
+    rows = {("day#2024-03-08#s1", "company#a#channel#email#~s5"): {"volume": 2, "ex_negative": {"t1"}},
+            ("day#2024-03-08#s1", "company#b#channel#email#~s5"): {"volume": 1},
+            ("days#s3", "2024-03-08"): {"volume": 3}}
+    items = shards.packed_items(rows, "file#chunk0")
+    assert [i["pk"] for i in items] == ["day#2024-03-08#s1", "days#s3"]
+    assert all(i["sk"].startswith(shards.PACKED) for i in items)
+    assert items == shards.packed_items(dict(reversed(list(rows.items()))), "file#chunk0")  # a redelivery: the same items
+    assert {i["sk"] for i in shards.packed_items(rows, "file#chunk1")}.isdisjoint({i["sk"] for i in items})
+    legacy = {"pk": "day#2024-03-08", "sk": "company#a#channel#email", "volume": 5, "ex_negative": ["t0"]}
+    merged = {r["sk"]: r for r in shards.merge_rows([legacy, items[0]])}
+    assert merged["company#a#channel#email"]["volume"] == 7 and merged["company#a#channel#email"]["ex_negative"] == ["t0", "t1"]
+    assert merged["company#b#channel#email"]["volume"] == 1 and merged["company#b#channel#email"]["pk"] == "day#2024-03-08"
+    assert shards.merge_rows([items[1]]) == [{"pk": "days", "sk": "2024-03-08", "volume": 3}]
+
+
+def test_a_packed_item_is_split_in_parts_under_the_size_limit():
+    rows = {("hours#2024-03-08#s0", f"10#company#c{i:04d}"): {"volume": 1, "negative": 1} for i in range(300)}
+    parts = shards.packed_items(rows, "c", max_bytes=4_000)
+    assert len(parts) > 1 and len({p["sk"] for p in parts}) == len(parts)
+    assert sum(len(p["rows"]) for p in parts) == 300
+    assert all(len(json.dumps(p["rows"])) <= 4_000 for p in parts)

@@ -129,6 +129,27 @@ def batch_get(table: str, key_name: str, keys: Iterable[str], projection: str,
     return found
 
 
+def batch_get_keys(table: str, keys: Iterable[dict[str, str]], projection: str,
+                   names: dict[str, str] | None = None) -> list[dict[str, Any]]:
+    """Existing items of a table with a composite (string) key, eventually consistent (half the RRU
+    of a strongly consistent read); UnprocessedKeys retried. 100 keys per request (the API's limit)."""
+    ddb = client("dynamodb")
+    unique = list({tuple(sorted(k.items())): k for k in keys}.values())
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(unique), 100):
+        request = {table: {"Keys": [{n: {"S": v} for n, v in k.items()} for k in unique[start : start + 100]],
+                           "ProjectionExpression": projection, **({"ExpressionAttributeNames": names} if names else {})}}
+        attempt = 0
+        while request:
+            response = ddb.batch_get_item(RequestItems=request)
+            found.extend(deserialize(raw) for raw in response.get("Responses", {}).get(table, []))
+            request = response.get("UnprocessedKeys") or {}
+            if request:
+                attempt += 1
+                time.sleep(min(2.0, 0.05 * 2**attempt))
+    return found
+
+
 def apply_increments_once(
     table: str, marker: str, rows: dict[tuple[str, str], dict[str, float]], extra_updates: list[dict[str, Any]] = ()
 ) -> bool:

@@ -3,7 +3,10 @@ and fingerprints that reveal coordinated complaints (near-identical texts from m
 
 Pure functions only. Storage layout (Aggregates table), written by logic/behaviour.py:
 
-  pk "customer#<id>"          sk "<YYYY-MM-DD>#<chunk>" counters of one day from one chunk (a put: redelivery rewrites it)
+  pk "customer#<id>"          sk "<YYYY-MM-DD>#<chunk>" counters of one day from one chunk (a put: redelivery rewrites it),
+                                                  written only for customers with a signal in the chunk or a profile
+                                                  already (`rows_worth_writing`): a profile's `tickets` counts the
+                                                  messages from the customer's first signalled chunk on
   pk "customer#<id>"          sk "profile"        score, reasons, counts over the last 30 days
   pk "behaviour#<YYYY-MM-DD>" sk "<id>"           profiles refreshed that (UTC) day, for alert rules
   pk "complaint#<hour>"       sk "packed<n>#<chunk>" {fingerprint: accounts, tickets, company} of one chunk
@@ -126,6 +129,21 @@ def has_signal(item: Mapping[str, Any]) -> bool:
     """True when the message can raise its author's score, so the profile is worth refreshing."""
     counts = customer_counters(item)
     return any(counts.get(name) for name in SIGNALS)
+
+
+def signalled_customers(items: Iterable[Mapping[str, Any]]) -> set[str]:
+    """Authors with at least one signal (abuse, escalation, claim, failed call) among `items`."""
+    return {str(item["author_id"]) for item in items if has_signal(item)}
+
+
+def rows_worth_writing(deltas: Mapping[tuple[str, str], Mapping[str, int]], keep: set[str]) -> dict[tuple[str, str], dict[str, int]]:
+    """The daily rows of customers in `keep` (signalled in this chunk, or with a profile already).
+
+    Only the score reads these rows, and it counts signals: a customer who never had one needs no
+    row (most customers write once and never do; a row costs >= 1 WRU, checking for a profile 0.5 RRU).
+    The price: a profile's `tickets` counts the messages from the customer's first signalled chunk on,
+    not the quiet ones before it (the per-day `active#` rows still count every message)."""
+    return {key: dict(counters) for key, counters in deltas.items() if key[0] in keep}
 
 
 # --------------------------------------------------------------------------- score
@@ -274,6 +292,14 @@ def hour_bucket(created_at: str | datetime) -> str:
     """'2024-06-01T09' for any ISO timestamp (UTC, as stored on tickets)."""
     value = created_at if isinstance(created_at, datetime) else datetime.fromisoformat(str(created_at).replace("Z", "+00:00"))
     return value.strftime("%Y-%m-%dT%H")
+
+
+def recent_groups(groups: Mapping[tuple[str, str], Any], now: datetime, max_age_s: int) -> dict[tuple[str, str], Any]:
+    """The complaint groups whose hour ended less than `max_age_s` before `now`. Older ones feed no
+    alert (coordinated complaints look at the last hours, and the rows expire after 14 days), so a
+    backfill of old tickets writes no fingerprint rows."""
+    oldest = (now - timedelta(seconds=max_age_s) - timedelta(hours=1)).strftime("%Y-%m-%dT%H")
+    return {key: group for key, group in groups.items() if key[0] > oldest}
 
 
 def hour_buckets(now: datetime, window_minutes: int) -> list[str]:

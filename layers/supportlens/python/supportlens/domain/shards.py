@@ -17,13 +17,28 @@ Readers query the unsharded partition and every pk shard and sum the rows whose 
 once the suffix is taken off: rows written before sharding (no suffix) still count, with no
 migration. A count may grow but never shrink: rows in a shard above the current count would
 no longer be read.
+
+Closed days of a chunk are packed. A backfill chunk spreads its tickets over weeks of days and
+hundreds of (day, hour, company) cells, ~0.35 tickets a cell: ADDed in the chunk's transaction
+each cell costs 2 WRU for one ticket. Rows of days older than the day before the chunk's newest
+day (`split_closed`: decided by the chunk's own rows, never the clock, so a redelivery splits the
+same way) are instead written as one item per partition and chunk (`packed_items`: pk the
+partition shard, sk "~packed#<chunk hash>#<part>", `rows` = {sort key: counters}), with a plain
+BatchWriteItem: idempotent by its key (a redelivery rewrites the same item), no transaction, no
+marker. `merge_rows` unpacks them, so every reader sums them with the other rows. Live chunks
+(their tickets of today and yesterday) keep the transactional ADD: their rows are dense and read
+by alerts every few minutes, and a day's packed items grow only with the backfill chunks that
+touch it (one item per partition per chunk). The day index (pk "days", read whole by every
+report) is always ADDed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
-from collections.abc import Iterable, Mapping
+from datetime import date, timedelta
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,11 +115,75 @@ def shard_rows(rows: Mapping[tuple[str, str], Any], chunk_id: str, shards: Shard
     return {sharded_key(pk, sk, chunk_id, shards): counters for (pk, sk), counters in rows.items()}
 
 
+PACKED = "~packed#"  # sk prefix of a packed item: "~" sorts after every row's sort key, and none starts so
+MAX_PACKED_BYTES = 300_000  # a packed item's rows, measured as JSON: well under DynamoDB's 400 KB
+
+
+def row_day(pk: str, sk: str) -> str | None:
+    """The day a counter row counts: pk day#<day> / hours#<day> (shard suffix allowed), or pk days sk <day>."""
+    base = base_pk(pk)
+    if base == "days" or base.startswith("days#"):
+        return base_sk(pk, sk)
+    for family in ("day#", "hours#"):
+        if base.startswith(family):
+            return base[len(family):]
+    return None
+
+
+def split_closed(rows: Mapping[tuple[str, str], Any]) -> tuple[dict[tuple[str, str], Any], dict[tuple[str, str], Any]]:
+    """(rows to ADD in the chunk's transaction, rows to pack): rows of days before the day before the
+    newest day among `rows` are packed. Depends on the rows only: a redelivery splits them the same way."""
+    days = {(pk, sk): row_day(pk, sk) for pk, sk in rows}
+    newest = max((d for d in days.values() if d), default=None)
+    if newest is None:
+        return dict(rows), {}
+    cutoff = (date.fromisoformat(newest) - timedelta(days=1)).isoformat()
+    # The day index (pk "days") stays ADDed: every report reads all of it, so it must not grow with chunks.
+    live = {key: value for key, value in rows.items()
+            if not days[key] or days[key] >= cutoff or _family(base_pk(key[0])) == "days"}
+    return live, {key: value for key, value in rows.items() if key not in live}
+
+
+def packed_items(rows: Mapping[tuple[str, str], Mapping[str, Any]], chunk_id: str,
+                 max_bytes: int = MAX_PACKED_BYTES) -> list[dict[str, Any]]:
+    """One chunk's rows -> one item per partition (split in parts under `max_bytes`), keyed by the
+    chunk: written again by a redelivery, the same items with the same content."""
+    digest = hashlib.sha256(chunk_id.encode()).hexdigest()[:16]
+    by_pk: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
+    for (pk, sk), counters in sorted(rows.items()):
+        by_pk.setdefault(pk, []).append((sk, counters))
+    items = []
+    for pk, entries in by_pk.items():
+        part: dict[str, Any] = {}
+        size = 0
+        number = 0
+        for sk, counters in entries:
+            entry_size = len(json.dumps({sk: counters}, default=sorted))  # at least its share of the item
+            if part and size + entry_size > max_bytes:
+                items.append({"pk": pk, "sk": f"{PACKED}{digest}#{number}", "rows": part})
+                part, size, number = {}, 0, number + 1
+            part[sk] = dict(counters)
+            size += entry_size
+        items.append({"pk": pk, "sk": f"{PACKED}{digest}#{number}", "rows": part})
+    return items
+
+
+def unpack(rows: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+    """Rows as read, packed items replaced by the rows they hold (in their partition)."""
+    for row in rows:
+        if str(row.get("sk", "")).startswith(PACKED) and isinstance(row.get("rows"), Mapping):
+            for sk, counters in row["rows"].items():
+                yield {**counters, "pk": row["pk"], "sk": sk}
+        else:
+            yield row
+
+
 def merge_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Rows of one logical partition read from its shards -> one row per sort key: numbers summed,
-    example-id sets (ex_*) united, pk and sk without shard suffixes. Order: first appearance."""
+    example-id sets (ex_*) united, pk and sk without shard suffixes; packed items unpacked first.
+    Order: first appearance."""
     merged: dict[str, dict[str, Any]] = {}
-    for row in rows:
+    for row in unpack(rows):
         pk = str(row.get("pk", ""))
         sk = base_sk(pk, str(row.get("sk", "")))
         into = merged.get(sk)

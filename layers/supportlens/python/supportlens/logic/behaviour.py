@@ -1,6 +1,7 @@
-"""Behaviour use case, run by Enrich after a chunk is stored: write per-customer counter rows,
-record complaint fingerprints per hour, refresh the profiles of customers whose new messages
-carry a signal.
+"""Behaviour use case, run by Enrich after a chunk is stored: write per-customer counter rows
+(for customers with a signal in the chunk or a profile already), record complaint fingerprints
+per hour (of the last 14 days only), refresh the profiles of customers whose new messages carry
+a signal.
 
 Safe to repeat: a chunk's counter rows (customer, day, chunk) and fingerprint rows (hour,
 chunk: all the chunk's fingerprints of that hour in one item) are keyed by the chunk and written with BatchWriteItem (a redelivery
@@ -37,10 +38,13 @@ def record_behaviour(items: list[dict[str, Any]], settings: Settings, chunk_id: 
     deltas = behaviour.customer_deltas(items)
     activity = [{"pk": f"active#{day}", "sk": behaviour.chunk_row_sk("top", chunk_id), **row}
                 for day, row in sorted(behaviour.activity_rows(deltas).items())]
+    signalled = behaviour.signalled_customers(items)
+    keep = signalled | profiled_customers(table, {customer for customer, _ in deltas} - signalled)
+    rows = behaviour.rows_worth_writing(deltas, keep)
     dynamo.batch_write(table, [{"pk": f"customer#{customer}", "sk": behaviour.chunk_row_sk(day, chunk_id), **counters}
-                               for (customer, day), counters in sorted(deltas.items())] + activity)
+                               for (customer, day), counters in sorted(rows.items())] + activity)
 
-    groups = behaviour.complaint_groups(items)
+    groups = behaviour.recent_groups(behaviour.complaint_groups(items), now, COMPLAINT_TTL_S)
     dynamo.batch_write(table, complaint_rows(groups, chunk_id, int(time.time()) + COMPLAINT_TTL_S))
 
     latest: dict[str, str] = {}
@@ -65,7 +69,17 @@ def record_behaviour(items: list[dict[str, Any]], settings: Settings, chunk_id: 
         })
     if writes:
         dynamo.batch_write(table, writes)
-    return {"customer_rows": len(deltas), "complaint_fingerprints": len(groups), "profiles": len(profiles)}
+    return {"customer_rows": len(rows), "complaint_fingerprints": len(groups), "profiles": len(profiles)}
+
+
+def profiled_customers(table: str, customers: set[str]) -> set[str]:
+    """Those of `customers` who have a profile (had a signal before): their quiet messages still count.
+    Eventually consistent: a profile written a moment ago by a concurrent chunk may be missed, and then
+    that chunk's quiet messages of the customer are not counted (the score counts signals only)."""
+    if not customers:
+        return set()
+    found = dynamo.batch_get_keys(table, [{"pk": f"customer#{c}", "sk": "profile"} for c in sorted(customers)], "pk")
+    return {str(item["pk"]).split("#", 1)[1] for item in found}
 
 
 def recent_profiles(settings: Settings, today: date, days: int = 2) -> list[dict[str, Any]]:

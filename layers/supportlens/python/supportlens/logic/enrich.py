@@ -15,6 +15,7 @@ import numpy as np
 from pydantic import ValidationError
 
 from ..adapters import dynamo, gemini, s3
+from ..domain import shards
 from ..domain.embedding import LEGACY_EMBEDDING_ID
 from ..domain.enrichment import EnrichedBatch, aggregate, enrich
 from ..domain.ingest import BATCH_SCHEMA, EVENT_SCHEMA
@@ -189,7 +190,11 @@ def store_message(body: str, settings: Settings, models: ModelCache) -> dict[str
     if message.file_id:
         extra.append(dynamo.lineage_add(settings.files_table, message.file_id,
                                         {"tickets_stored": len(stored.items), "duplicates": duplicates, "tickets_quarantined": quarantined}))
-    applied = dynamo.apply_increments_once(settings.aggregates_table, chunk_id, aggregate(stored.items, chunk_id).rows, extra)
+    # Rows of the chunk's closed days go out as packed items keyed by the chunk (idempotent, 1 WRU per KB),
+    # before the marker's transaction: a crash in between leaves them to be rewritten the same.
+    live, closed = shards.split_closed(aggregate(stored.items, chunk_id).rows)
+    dynamo.batch_write(settings.aggregates_table, shards.packed_items(closed, chunk_id))
+    applied = dynamo.apply_increments_once(settings.aggregates_table, chunk_id, live, extra)
     behaviour = record_behaviour(stored.items, settings, chunk_id)  # customer counters, profiles, fingerprints
     return {"chunk_id": chunk_id, "stored": len(stored.items), "duplicates": duplicates, "quarantined": quarantined,
             "counted": applied, **behaviour}
