@@ -21,6 +21,7 @@ from .request_log import ENV as REQUEST_LOG_ENV, RequestLog
 
 log = logging.getLogger(__name__)
 REGION = "us-east-1"
+KEEPALIVE_ENV = "SUPPORTLENS_LOCAL_KEEPALIVE"  # "0": a connection per request, as moto's server does
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
 
 
@@ -32,12 +33,17 @@ def free_port() -> int:
 
 def start_emulator(port: int) -> Any:
     """moto server on 127.0.0.1:`port`, with the local cloud's fixes to moto (moto_patches)."""
-    from moto.server import ThreadedMotoServer
-
     from .moto_patches import apply as patch_moto
 
     patch_moto()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    if os.environ.get(KEEPALIVE_ENV, "1") == "0":  # werkzeug's server as moto ships it (A/B, debugging)
+        from moto.server import ThreadedMotoServer
+
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    else:
+        from .keepalive import KeepAliveMotoServer
+
+        server = KeepAliveMotoServer("127.0.0.1", port)
     server.start()
     return server
 

@@ -100,8 +100,18 @@ ESCALATION_RULES = (
 )
 
 
+# All rules in one case-sensitive pattern, for lower-cased ASCII text: there re.I's matches are
+# exactly the lower-cased text's (its Unicode case equivalents, 'ſ' for 's', 'K' for 'k', need a
+# non-ASCII character), and one scan without IGNORECASE is ~4x cheaper than four with it. Most
+# texts match no rule; the few that do still go through the rules in order. (The rules' patterns
+# hold no upper-case letter: a test checks it.)
+_ANY_ESCALATION = re.compile("|".join(f"(?:{rule.pattern.pattern})" for rule in ESCALATION_RULES))
+
+
 def escalation(text: str) -> str | None:
     """Name of the first escalation rule the text matches, else None."""
+    if text.isascii() and _ANY_ESCALATION.search(text.lower()) is None:
+        return None
     for rule in ESCALATION_RULES:
         if rule.pattern.search(text):
             return rule.name
