@@ -32,7 +32,7 @@ K_CANDIDATES = 14  # k values tried (geometric grid from 2 to the cap)
 K_FLOOR_DIVISOR = 8
 K_FLOOR_MAX = 40
 # A silhouette below this everywhere means no k separates the tickets much better than another (short,
-# mixed support messages): k is then the size floor. Above it, the best-scoring k at or above the floor.
+# mixed support messages): k is then the size floor. Above it, pick_k's rule (below).
 SILHOUETTE_STRUCTURE = 0.10
 # Scores this close to the best are a tie: the silhouette of a 3,000-vector sample moves by 0.01-0.03 between
 # seeds (Banking77: 0.138-0.184 at k = 7, 0.191-0.205 at k = 37), so a k within that band of the best is as
