@@ -269,3 +269,13 @@ def test_finetune_moves_only_used_rows_and_separates_the_labels():
     held = tool.finetune(base, {"toy": (texts, labels)}, [], epochs=60, batch=8, lr=0.05, tau=10, margin=0.2, pull=1e6,
                          log=lambda _m: None)
     assert np.abs(held - table).max() < 0.05
+
+
+def test_bench_measures_banking77_on_the_part_the_fine_tune_never_saw():
+    """bench's embedding_nmi_banking77 must split exactly as the fitting tools do, or it measures fitted rows."""
+    from bench.run import holdout_part
+
+    tool = _metric_tool()
+    texts = ["my card was declined", "where is my refund?", "", "Ünïcödé 💳", *(f"text {i}" for i in range(200))]
+    assert [holdout_part(t) for t in texts] == [tool.part(t) for t in texts]
+    assert {holdout_part(t) for t in texts} == {0, 1, 2, 3, 4}
