@@ -170,15 +170,6 @@ def finetune(base: se.StaticEmbedding, train: dict[str, tuple[list[str], np.ndar
     return vectors
 
 
-def with_rows(base: se.StaticEmbedding, vectors: np.ndarray, corpus: list[str], model_id: str) -> se.StaticEmbedding:
-    """The table as stored (float16) with the centre recomputed on the build corpus."""
-    stored = vectors.astype(np.float16).astype(np.float32)
-    raw = se.StaticEmbedding(model_id, base.index, stored, np.zeros(base.dim, np.float32), base.ngram_sizes, base.buckets)
-    sums = raw.encode(corpus)
-    center = sums[np.linalg.norm(sums, axis=1) > 0].mean(0).astype(np.float32)
-    return se.StaticEmbedding(model_id, base.index, stored, center, base.ngram_sizes, base.buckets)
-
-
 def unlabelled_corpus(corpus: list[str], limit: int, seed: int = 0) -> list[str]:
     """Build-corpus texts for the distillation term, minus every labelled hold-out text."""
     held = set()
@@ -211,21 +202,19 @@ def cmd_tune(args: argparse.Namespace) -> None:
         t0 = time.time()
         rows = finetune(base, train, un, **{k: (int(v) if k in ("batch", "seed") else v) for k, v in params.items()},
                         log=lambda m: print(m, flush=True))
-        s = fm.score(with_rows(base, rows, corpus, "tune"), evals)
+        s = fm.score(fm.with_table(base, rows, corpus, "tune"), evals)
         print(f"{params} fit {sets}: {s} mean {np.mean(list(s.values())):.4f} ({time.time() - t0:.0f}s)", flush=True)
 
 
 def cmd_fit(args: argparse.Namespace) -> None:
     base = se.StaticEmbedding.load(fm.BASE)
     corpus = fm.center_corpus()
-    sets = tuple(s for s in SETS if s not in args.without.split(","))
-    parts = tuple(int(p) for p in args.parts.split(","))
-    print(f"fit on {sets}, parts {parts}", flush=True)
+    sets, parts = fm.fit_selection(args)
     train = {name: fm.split(name, parts) for name in sets}
     params = dict(epochs=args.epochs, batch=args.batch, lr=args.lr, tau=args.tau, margin=args.margin, pull=args.pull,
                   distill=args.distill)
     rows = finetune(base, train, unlabelled_corpus(corpus, args.unlabelled), **params, log=lambda m: print(m, flush=True))
-    model = with_rows(base, rows, corpus, args.model_id)
+    model = fm.with_table(base, rows, corpus, args.model_id)
     fm.write(model, Path(args.out), {"kind": "fine-tuned rows (cosine-softmax heads, pull to v1, v1 self-distillation)",
                                       **params, "sets": list(sets), "hash_parts": list(parts)})
     with np.load(args.out, allow_pickle=False) as data:  # the metric's meta says what it did
@@ -252,10 +241,7 @@ def main() -> None:
     p.add_argument("--pull", type=float, default=0.1)
     p.add_argument("--distill", type=float, default=1.0)
     p.add_argument("--unlabelled", type=int, default=20000)
-    p.add_argument("--without", default="", help="comma-separated sets left out (leave-one-dataset-out)")
-    p.add_argument("--parts", default="1,2,3,4", help="hash parts fitted on (0 is the hold-out)")
-    p.add_argument("--model-id", default="support-static-v2")
-    p.add_argument("--out", required=True)
+    fm.add_fit_arguments(p, "support-static-v2")
     p.set_defaults(func=cmd_fit)
     args = parser.parse_args()
     args.func(args)

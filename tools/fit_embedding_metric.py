@@ -149,7 +149,12 @@ def metric(scatters: list[tuple[np.ndarray, np.ndarray]], shrink: float, keep: f
 
 def apply(base: se.StaticEmbedding, m: np.ndarray, center_texts: list[str], model_id: str = MODEL_ID) -> se.StaticEmbedding:
     """The base table pre-multiplied by M, with the centre recomputed on the corpus (as the build does)."""
-    vectors = (base.vectors @ m).astype(np.float16).astype(np.float32)  # as stored
+    return with_table(base, base.vectors @ m, center_texts, model_id)
+
+
+def with_table(base: se.StaticEmbedding, vectors: np.ndarray, center_texts: list[str], model_id: str) -> se.StaticEmbedding:
+    """`base` with new table rows as stored (float16) and the centre recomputed on the corpus."""
+    vectors = vectors.astype(np.float16).astype(np.float32)
     raw = se.StaticEmbedding(model_id, base.index, vectors, np.zeros(base.dim, np.float32), base.ngram_sizes, base.buckets)
     sums = raw.encode(center_texts)
     center = sums[np.linalg.norm(sums, axis=1) > 0].mean(0).astype(np.float32)
@@ -218,11 +223,25 @@ def cmd_tune(args: argparse.Namespace) -> None:
             print(f"keep {keep} shrink {shrink} balance {args.balance}: {s} mean {np.mean(list(s.values())):.4f} ({time.time() - t0:.0f}s)", flush=True)
 
 
-def cmd_fit(args: argparse.Namespace) -> None:
-    base = se.StaticEmbedding.load(BASE)
+def add_fit_arguments(p: argparse.ArgumentParser, model_id: str) -> None:
+    """The fit command's data and output options, shared with tools/finetune_embedding.py."""
+    p.add_argument("--without", default="", help="comma-separated sets left out (leave-one-dataset-out)")
+    p.add_argument("--parts", default="1,2,3,4", help="hash parts fitted on (0 is the hold-out)")
+    p.add_argument("--model-id", default=model_id)
+    p.add_argument("--out", required=True)
+
+
+def fit_selection(args: argparse.Namespace) -> tuple[tuple[str, ...], tuple[int, ...]]:
+    """(sets, hash parts) the fit command's options name; printed, so each log says what it fitted."""
     sets = tuple(s for s in SETS if s not in args.without.split(","))
     parts = tuple(int(p) for p in args.parts.split(","))
     print(f"fit on {sets}, parts {parts}", flush=True)
+    return sets, parts
+
+
+def cmd_fit(args: argparse.Namespace) -> None:
+    base = se.StaticEmbedding.load(BASE)
+    sets, parts = fit_selection(args)
     m = metric(fit_scatters(base, sets, parts), args.shrink, args.keep, args.balance)
     if args.blend < 1:  # (1 - a) I + a M, M scaled to the identity's size: unlabelled topics keep more geometry
         m = (1 - args.blend) * np.eye(len(m)) + args.blend * m * np.sqrt(len(m)) / np.linalg.norm(m)
@@ -245,10 +264,7 @@ def main() -> None:
     p.add_argument("--balance", action="store_true")
     p.add_argument("--shrink", type=float, required=True)
     p.add_argument("--blend", type=float, default=1.0, help="a in (1 - a) I + a M")
-    p.add_argument("--without", default="", help="comma-separated sets left out (leave-one-dataset-out)")
-    p.add_argument("--parts", default="1,2,3,4", help="hash parts fitted on (0 is the hold-out)")
-    p.add_argument("--model-id", default=MODEL_ID)
-    p.add_argument("--out", required=True)
+    add_fit_arguments(p, MODEL_ID)
     p.set_defaults(func=cmd_fit)
     args = parser.parse_args()
     args.func(args)

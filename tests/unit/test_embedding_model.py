@@ -256,7 +256,7 @@ def test_finetune_moves_only_used_rows_and_separates_the_labels():
                          log=lambda _m: None)
     unused = [base.index["unused"], base.index["flight"], base.index["late"]] + list(range(len(words), len(words) + 4))
     np.testing.assert_array_equal(rows[unused], table[unused])  # rows no labelled text uses keep v1's values
-    tuned = tool.with_rows(base, rows, texts, "t2")
+    tuned = tool.fm.with_table(base, rows, texts, "t2")
     for model, want in ((base, None), (tuned, True)):
         v = model.encode(texts)
         sim = v @ v.T
