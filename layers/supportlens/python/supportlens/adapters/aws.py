@@ -7,13 +7,15 @@ Throttling and 5xx are retried by botocore (adaptive mode), never by hand loops.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any, TypeVar
 
 import botocore.session
 from botocore.config import Config
+
+from ..domain.batching import bounded_groups  # noqa: F401  (re-exported: the batch shapes the adapters send)
 
 RETRY_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": 10},
@@ -42,19 +44,3 @@ def parallel_calls(fn: Callable[[T], R], args: list[T]) -> list[R]:
         return [fn(a) for a in args]
     with ThreadPoolExecutor(max_workers=min(CALL_WORKERS, len(args))) as pool:
         return list(pool.map(fn, args))
-
-
-def bounded_groups(items: Iterable[T], size_of: Callable[[T], int], max_count: int, max_bytes: int) -> Iterator[list[T]]:
-    """Consecutive groups of at most `max_count` items whose sizes add up to `max_bytes` or less: the
-    shape of AWS's batch limits (SendMessageBatch: 10 and 1 MiB; TransactWriteItems: 100 and 4 MB)."""
-    group: list[T] = []
-    size = 0
-    for item in items:
-        item_size = size_of(item)
-        if group and (len(group) == max_count or size + item_size > max_bytes):
-            yield group
-            group, size = [], 0
-        group.append(item)
-        size += item_size
-    if group:
-        yield group

@@ -105,28 +105,7 @@ def _cancellation_codes(exc: ClientError) -> list[str] | None:
 def batch_get(table: str, key_name: str, keys: Iterable[str], projection: str,
               names: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
     """Existing items by key (UnprocessedKeys retried); `names` maps #placeholders in the projection."""
-    ddb = client("dynamodb")
-    found: dict[str, dict[str, Any]] = {}
-    keys = list(dict.fromkeys(keys))
-    for start in range(0, len(keys), 100):
-        request = {
-            table: {
-                "Keys": [{key_name: {"S": k}} for k in keys[start : start + 100]],
-                "ProjectionExpression": projection,
-                **({"ExpressionAttributeNames": names} if names else {}),
-            }
-        }
-        attempt = 0
-        while request:
-            response = ddb.batch_get_item(RequestItems=request)
-            for raw in response.get("Responses", {}).get(table, []):
-                item = deserialize(raw)
-                found[item[key_name]] = item
-            request = response.get("UnprocessedKeys") or {}
-            if request:
-                attempt += 1
-                time.sleep(min(2.0, 0.05 * 2**attempt))
-    return found
+    return {item[key_name]: item for item in batch_get_keys(table, ({key_name: k} for k in keys), projection, names)}
 
 
 def batch_get_keys(table: str, keys: Iterable[dict[str, str]], projection: str,

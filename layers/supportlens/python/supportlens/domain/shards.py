@@ -42,6 +42,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .batching import bounded_groups
+
 @dataclass(frozen=True)
 class Layout:
     """`items` copies of each hot item, spread over `partitions` partition keys (items % partitions == 0)."""
@@ -152,20 +154,10 @@ def packed_items(rows: Mapping[tuple[str, str], Mapping[str, Any]], chunk_id: st
     by_pk: dict[str, list[tuple[str, Mapping[str, Any]]]] = {}
     for (pk, sk), counters in sorted(rows.items()):
         by_pk.setdefault(pk, []).append((sk, counters))
-    items = []
-    for pk, entries in by_pk.items():
-        part: dict[str, Any] = {}
-        size = 0
-        number = 0
-        for sk, counters in entries:
-            entry_size = len(json.dumps({sk: counters}, default=sorted))  # at least its share of the item
-            if part and size + entry_size > max_bytes:
-                items.append({"pk": pk, "sk": f"{PACKED}{digest}#{number}", "rows": part})
-                part, size, number = {}, 0, number + 1
-            part[sk] = dict(counters)
-            size += entry_size
-        items.append({"pk": pk, "sk": f"{PACKED}{digest}#{number}", "rows": part})
-    return items
+    size = lambda entry: len(json.dumps({entry[0]: entry[1]}, default=sorted))  # noqa: E731 - at least its share of the item
+    return [{"pk": pk, "sk": f"{PACKED}{digest}#{number}", "rows": {sk: dict(counters) for sk, counters in group}}
+            for pk, entries in by_pk.items()
+            for number, group in enumerate(bounded_groups(entries, size, len(entries), max_bytes))]
 
 
 def unpack(rows: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
