@@ -149,6 +149,23 @@ def test_twcs_unanswered_customer_tweet_has_no_response_fields():
     assert ticket.responder is None
 
 
+def test_twcs_customer_tweet_without_a_direct_reply_gets_its_company_from_the_thread_or_a_mention():
+    """A follow-up nobody answered belongs to the company answering its thread; a first tweet nobody
+    answered to the company handle it mentions, when that handle is a company of the file (an outbound
+    author): otherwise `@AppleSupport` could be anyone."""
+    csv_text = TWCS_CSV + "\n".join([
+        "400,115950,True,Wed Nov 01 10:00:00 +0000 2017,@sprintcare still nothing,,103",  # follows up 103
+        "500,116000,True,Wed Nov 01 11:00:00 +0000 2017,my parcel is late @AMAZONHELP @sprintcare,,",
+        "600,116100,True,Wed Nov 01 12:00:00 +0000 2017,@116000 same here,,",
+    ]) + "\n"
+    tickets = map_twcs(csv_text)
+    assert tickets["400"].company == "sprintcare" and tickets["400"].responder is None
+    assert tickets["500"].company == "AmazonHelp"  # the first company handle, matched case-insensitively
+    assert tickets["600"].company is None  # a customer mentioning a customer
+    assert tickets["200"].company is None  # AppleSupport never answers in this file
+    assert tickets["102"].company == "sprintcare"  # direct replies still decide first
+
+
 def test_twcs_company_replies_have_company_role():
     tickets = map_twcs(TWCS_CSV)
     for tweet_id in ("101", "103", "301", "302"):

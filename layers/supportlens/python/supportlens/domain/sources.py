@@ -104,11 +104,13 @@ def _flag(value: Any, column: str) -> bool:
 
 @dataclass
 class TwcsIndex:
-    """What a TWCS row needs from the rest of the file: thread root and first reply."""
+    """What a TWCS row needs from the rest of the file: thread root, first reply, and which authors are
+    companies (the authors of outbound tweets)."""
 
     parent: dict[str, str] = field(default_factory=dict)
     inbound_at: dict[str, datetime] = field(default_factory=dict)
     first_reply: dict[str, tuple[datetime, str]] = field(default_factory=dict)
+    handles: dict[str, str] = field(default_factory=dict)  # lower-cased company handle -> as written
 
     def add(self, row: Mapping[str, Any]) -> None:
         tweet_id = _opt(row, "tweet_id")
@@ -127,12 +129,31 @@ class TwcsIndex:
             return  # the row itself is quarantined when it is mapped
         if inbound:
             self.inbound_at[tweet_id] = at
-        elif parent:
+            return
+        author = _opt(row, "author_id") or ""
+        if author:
+            self.handles.setdefault(author.lower(), author)
+        if parent:
             parent = parent.split(".")[0]
-            author = _opt(row, "author_id") or ""
             best = self.first_reply.get(parent)
             if best is None or at < best[0]:
                 self.first_reply[parent] = (at, author)
+
+    def company_of(self, tweet_id: str, text: str) -> str | None:
+        """The company a customer tweet nobody answered directly is addressed to: the company that first
+        answered the nearest tweet up its thread, else the first @mention of a company handle seen in the
+        file. Without this a quarter of the sample's customer tweets had company "unknown"."""
+        seen = {tweet_id}
+        node = tweet_id
+        while node in self.parent and self.parent[node] not in seen:
+            node = self.parent[node]
+            seen.add(node)
+            if node in self.first_reply:
+                return self.first_reply[node][1] or None
+        for handle in _MENTION.findall(text):
+            if handle.lower() in self.handles:
+                return self.handles[handle.lower()]
+        return None
 
     def root(self, tweet_id: str) -> str:
         seen = {tweet_id}
@@ -143,6 +164,7 @@ class TwcsIndex:
 
 
 TWCS_TIME = "%a %b %d %H:%M:%S %z %Y"
+_MENTION = re.compile(r"@(\w{1,30})")
 
 
 @dataclass
@@ -211,11 +233,11 @@ class TwcsFormat(SourceFormat):
         if inbound and tweet_id in index.first_reply:
             replied_at, responder = index.first_reply[tweet_id]
             first_response_s = max(0.0, (replied_at - created).total_seconds())
-        company = None
+        text = _req(row, "text")
         if not inbound:
             company = author
-        elif responder:
-            company = responder
+        else:
+            company = responder or index.company_of(tweet_id, text)
         return _ticket(
             ticket_id=f"twcs:{tweet_id}",
             source=self.name,
@@ -223,7 +245,7 @@ class TwcsFormat(SourceFormat):
             company=company,
             channel="twitter",
             created_at=created,
-            text=_req(row, "text"),
+            text=text,
             role="customer" if inbound else "company",
             conversation_id=f"twcs:{conversation}",
             in_reply_to=f"twcs:{parent}" if parent else None,
