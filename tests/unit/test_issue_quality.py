@@ -49,6 +49,36 @@ def test_names_are_phrases_without_brands_signoffs_or_filler():
     assert all(1 <= len(n.replace(",", " ").split()) <= 4 for n in names)
 
 
+def test_names_say_one_thing_once_and_read_words_whole():
+    """Seen on TWCS: "flight, flights", "ms, mins" (one pasted traceroute repeating "70 ms"), "pre, ww"
+    ("pre-order", "WW2" cut in pieces) and "ll, nice" (the curly apostrophe of "we’ll")."""
+    texts = (["my flight was delayed again", "two flights cancelled this week", "flight delayed, missed my connection",
+              "the flights are always delayed"] * 3
+             + ["1 70 ms 70 ms 70 ms 71 ms 70 ms 69 ms timed out 70 ms 70 ms", "2 69 ms 69 ms 70 ms 70 ms 69 ms 69 ms"]
+             + ["wifi keeps dropping at home", "the wifi is down since noon", "wifi dropping every hour"] * 3
+             + ["my pre-order of WW2 never shipped", "pre-order WW2 still not shipped", "WW2 pre-order not shipped"] * 3
+             + ["we’ll see, nice try", "we’ll wait, nice", "nice, we’ll see"] * 3)
+    labels = np.array([0] * 12 + [1] * 11 + [2] * 9 + [3] * 9)
+    phrases = key_phrases(texts, labels, 4)
+    names = [issue_name(p) for p in phrases]
+    flight = {w for p in phrases[0] for w in p.split()}
+    assert not ({"flight", "flights"} <= flight), phrases[0]
+    assert "wifi" in names[1] and "ms" not in names[1].replace(",", " ").split(), phrases[1]
+    assert "pre-order" in {w for p in phrases[2] for w in p.split()} and "pre" not in names[2].replace(",", " ").split(), phrases[2]
+    assert "ll" not in {w for p in phrases[3] for w in p.split()}, phrases[3]
+
+
+def test_top_companies_list_known_companies_before_unknown():
+    rng = np.random.default_rng(3)
+    texts = ["my parcel was not delivered"] * 40
+    vectors = rng.normal([3, 0, 0, 0], 0.2, size=(40, 4)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    companies = ["unknown"] * 25 + ["AmazonHelp"] * 10 + ["UPSHelp"] * 5
+    (issue,) = [i for i in cluster_corpus(_corpus(texts, vectors, companies=companies), None, "v1", k=1).issues]
+    assert [c["company"] for c in issue.top_companies] == ["AmazonHelp", "UPSHelp", "unknown"]
+    assert [c["count"] for c in issue.top_companies] == [10, 5, 25]
+
+
 def test_flat_silhouette_does_not_collapse_to_two_issues():
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(3000, 32)).astype(np.float32)  # no structure at all: a flat curve

@@ -75,6 +75,7 @@ LABEL_STOP_WORDS = sorted(ENGLISH_STOP_WORDS | {
     "u", "r", "y'all", "gonna", "wanna", "gotta", "pls", "amp", "via", "rt", "dm", "dms", "hey", "hi", "hello",
     "oh", "ah", "aw", "aww", "haha", "hahaha", "yep", "yup", "nope", "hmm", "ugh", "um", "uh", "lmao", "smh", "tho",
     "guess", "maybe", "actually", "literally", "definitely", "probably", "though", "already", "also", "even", "again",
+    "try", "experience", "received", "long", "correct", "pre",
 })
 _STOP_SET = frozenset(LABEL_STOP_WORDS)
 # Words any support message may use whatever its problem: never an issue's name on their own.
@@ -335,7 +336,7 @@ def key_phrases(texts: list[str], labels: np.ndarray, k: int, top: int = 5, bran
     drop = _STOP_SET | GENERIC_SUPPORT_WORDS | set(brands)
 
     def analyse(doc: str) -> list[str]:
-        tokens = re.findall(r"[a-z][a-z']+", _THREAD_MARK.sub(" ", doc.lower()))
+        tokens = [t for t in _LABEL_TOKEN.findall(_label_text(doc)) if len(t) > 1]
         grams = []
         for n in (1, 2, 3):
             for i in range(len(tokens) - n + 1):
@@ -345,7 +346,8 @@ def key_phrases(texts: list[str], labels: np.ndarray, k: int, top: int = 5, bran
                 grams.append(" ".join(gram))
         return grams
 
-    vectorizer = CountVectorizer(analyzer=analyse, min_df=2, max_features=100_000)
+    # binary: a phrase counts once per message, so one pasted traceroute ("70 ms 70 ms ...") names no issue
+    vectorizer = CountVectorizer(analyzer=analyse, min_df=2, max_features=100_000, binary=True)
     try:
         counts = vectorizer.fit_transform(texts)
     except ValueError:  # empty vocabulary
@@ -367,12 +369,40 @@ def key_phrases(texts: list[str], labels: np.ndarray, k: int, top: int = 5, bran
             if per_class[c, j] < 2:
                 continue
             phrase = str(vocab[j])
-            # "refund" adds nothing next to "refund request", and vice versa: keep the better-scored one.
-            if any(set(phrase.split()) <= set(x.split()) or set(x.split()) <= set(phrase.split()) for x in chosen):
+            # "refund" adds nothing next to "refund request", nor "flights" next to "flight": keep the better-scored one.
+            if any(_overlap(phrase, x) for x in chosen):
                 continue
             chosen.append(phrase)
         phrases.append(chosen)
     return phrases
+
+
+# A word of a name: "pre-order", "ps4" and "we'll" are one word each (they used to be "pre", "ps", "ll").
+_LABEL_TOKEN = re.compile(r"[a-z][a-z0-9]*(?:['-][a-z0-9]+)*")
+
+
+def _label_text(doc: str) -> str:
+    """A text as names read it: lower case, curly apostrophes straight ("we’ll" is one word, not "we" and
+    "ll"), thread markers out."""
+    return _THREAD_MARK.sub(" ", doc.lower().replace("\u2019", "'").replace("\u2018", "'"))
+
+
+def _stem(word: str) -> str:
+    """A crude plural/-e stem, enough to see that "flight" and "flights", "invoice" and "invoices", "topup" and
+    "top-up" are one word."""
+    word = word.replace("'", "").replace("-", "")
+    if word.endswith("ies") and len(word) > 4:
+        word = word[:-3] + "y"
+    elif word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        word = word[:-1]
+    return word[:-1] if word.endswith("e") and len(word) > 3 else word
+
+
+def _overlap(a: str, b: str) -> bool:
+    """Two phrases say the same thing twice when a word of one has the stem of, or is a prefix of (3+
+    letters: "pre"/"preorder", "order"/"ordered"), a word of the other."""
+    stems_a, stems_b = [_stem(w) for w in a.split()], [_stem(w) for w in b.split()]
+    return any(x == y or (min(len(x), len(y)) >= 3 and (x.startswith(y) or y.startswith(x))) for x in stems_a for y in stems_b)
 
 
 def phrase_coverage(texts: list[str], labels: np.ndarray, phrases: list[list[str]], top: int = 3) -> np.ndarray:
@@ -384,7 +414,7 @@ def phrase_coverage(texts: list[str], labels: np.ndarray, phrases: list[list[str
         if not len(members) or not chosen:
             continue
         pattern = re.compile(r"\b(?:" + "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in chosen[:top]) + r")\b")
-        out[c] = sum(bool(pattern.search(texts[i].lower())) for i in members) / len(members)
+        out[c] = sum(bool(pattern.search(_label_text(texts[i]))) for i in members) / len(members)
     return out
 
 
@@ -694,7 +724,9 @@ def cluster_corpus(corpus: Corpus, previous: CentroidsModel | None, version: str
             emerging, reason = True, reason or "a new issue not seen in the previous clustering"
         if bucket is not None:
             emerging, reason = False, None  # thank-yous or chatter growing is no root cause
-        companies = Counter(corpus.companies[i] for i in members).most_common(5)
+        # Known companies first: "unknown" (no company in the data) is listed, but after them.
+        companies = sorted(Counter(corpus.companies[i] for i in members).items(),
+                           key=lambda kv: (kv[0] in ("", "unknown"), -kv[1], kv[0]))[:5]
         issues.append(Issue(
             issue_id=issue_id, label=label, size=int(len(members)), top_phrases=top_phrases,
             examples=[{"ticket_id": corpus.ticket_ids[i], "text": corpus.texts[i][:280]} for i in nearest],
