@@ -23,6 +23,7 @@ from supportlens.domain.issues_model import CentroidsModel
     ("you are the worst, wtf", "en", "rant"),
     ("Gracias por la ayuda, el pedido no llega", "non-en", "language:es"),
     ("Okay, danke für die Info", "non-en", "language:de"),
+    ("buna ziua, se pare ca nu merge accesul pentru contul meu", "non-en", "language:ro"),  # no diacritics
     ("アマゾンの配送が遅れています", "unknown", "language:ja"),
     ("I was charged twice for my order, please refund", "en", None),
     ("thanks but my package still has not arrived", "en", None),

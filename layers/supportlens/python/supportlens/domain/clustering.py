@@ -194,7 +194,7 @@ BUCKET_LABELS = {
     "rant": "rants without a stated problem",
     "mixed": "mixed messages with no common problem",
 }
-LANGUAGE_NAMES = {"es": "Spanish", "fr": "French", "de": "German", "pt": "Portuguese", "it": "Italian", "nl": "Dutch",
+LANGUAGE_NAMES = {"es": "Spanish", "fr": "French", "de": "German", "pt": "Portuguese", "it": "Italian", "nl": "Dutch", "ro": "Romanian",
                   "ja": "Japanese", "zh": "Chinese", "ko": "Korean", "ar": "Arabic", "ru": "Russian", "other": "other languages"}
 _LANG_WORDS = {
     "es": {"el", "la", "los", "las", "que", "por", "para", "una", "del", "pero", "muy", "gracias", "hola",
@@ -207,6 +207,9 @@ _LANG_WORDS = {
            "muito", "olá"},
     "it": {"il", "che", "non", "sono", "una", "grazie", "ciao", "della", "questo", "gli", "anche"},
     "nl": {"het", "een", "niet", "ik", "dat", "voor", "met", "dank", "bedankt", "hoi", "mijn"},
+    # Romanian, often typed without its diacritics (the Endava export: "se pare ca", "si date", "pentru")
+    "ro": {"si", "și", "pentru", "care", "este", "sunt", "multumesc", "mulțumesc", "buna", "bună", "ziua", "acest",
+           "aceasta", "fost", "poate", "cu", "pe", "din", "sa", "să", "ca", "că", "nu", "mai", "va", "vă", "pare"},
 }
 
 
