@@ -253,7 +253,7 @@ def _reference_clean(value: str) -> str:  # clean_text before its fast paths (20
 def _reference_mask(value: str) -> tuple[str, list[str]]:  # mask_pii before its fast paths
     found: list[str] = []
     for pattern, repl, kind in (
-        (text.EMAIL, "[EMAIL]", "email"), (text.CARD, text._mask_card, "card"),
+        (text.EMAIL, "[EMAIL]", "email"), (text.IPV4, "[IP]", "ip"), (text.CARD, text._mask_card, "card"),
         (text.ORDER_ID, lambda m: m.group(0).replace(m.group(1), "[ORDER_ID]"), "order_id"),
         (text.PHONE, lambda m: "[PHONE]" if sum(c.isdigit() for c in m.group(0)) >= 9 else m.group(0), "phone"),
     ):
@@ -304,3 +304,29 @@ def test_fast_paths_match_the_reference_functions_on_the_shared_corpora():
         assert text.mask_pii(value) == _reference_mask(value), value
         assert text.mask_pii(clean) == _reference_mask(clean), value
         assert text.detect_language(clean) == _reference_language(clean), value
+
+
+def test_ip_addresses_are_masked_but_versions_and_times_are_not():
+    """Customers paste traceroutes ("70 ms [137.221.65.68]"): an IP address identifies their line."""
+    masked, kinds = mask_pii("1 <1 ms 192.168.1.1 then [108.53.222.1] and my ip is 10.0.0.255.")
+    assert masked == "1 <1 ms [IP] then [[IP]] and my ip is [IP]." and kinds == ["ip"]
+    for keep in ("iOS 11.1.2 broke it", "build v1.2.3.4.5", "at 3.45 pm", "not an address 256.1.1.1"):
+        assert mask_pii(keep) == (keep, [])
+
+
+from hypothesis import given, strategies as st  # noqa: E402
+
+
+_WORDS = st.text(alphabet="abc 1", max_size=8)
+_GLUE = st.sampled_from(["", " ", "(", "[", ": ", "\n", "\t", "ip="])
+
+
+@given(st.ip_addresses(v=4), _WORDS, _GLUE, _GLUE, _WORDS)
+def test_any_ipv4_address_in_text_is_masked(address, words_before, before, after, words_after):
+    value = str(address)
+    if before == "" and words_before[-1:].strip():
+        words_before += " "  # "a0.0.0.0" or "10.0.0.1" glued to a word is no address
+    if after == "" and words_after[:1].strip():
+        words_after = " " + words_after
+    masked, kinds = mask_pii(f"{words_before}{before}{value}{after.replace('ip=', ' ')}{words_after}")
+    assert value not in masked and "ip" in kinds

@@ -11,9 +11,12 @@ HANDLE = re.compile(r"(?<![\w@])@\w{1,30}")
 # Agent sign-offs used by support accounts: "^JK", "-KC", "- Ana", "~MB", "/JN" at the very end.
 SIGNATURE = re.compile(r"\s+(?:\^|~|-{1,2}|/|–|—)\s?[A-Z][A-Za-z]{0,2}\.?\s*$")
 WHITESPACE = re.compile(r"\s+")
-_DIGIT = re.compile(r"\d")  # the same class as the \d in CARD, PHONE and ORDER_ID
+_DIGIT = re.compile(r"\d")  # the same class as the \d in IPV4, CARD, PHONE and ORDER_ID
 
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
+# An IPv4 address identifies a customer's line (personal data under the GDPR): customers paste traceroutes.
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+IPV4 = re.compile(rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\w.]*\d)")
 CARD = re.compile(r"\b(?:\d[ .-]?){12,18}\d\b")  # separators: spaces, dashes or dots (4111.1111.1111.1111)
 PHONE = re.compile(r"(?<!\w)(?:\+?\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)|\d{2,4})[\s.-]?\d{3,4}[\s.-]?\d{3,4}(?!\w)")
 # An id after an order-ish word must contain a digit: "order yesterday" is not an id.
@@ -52,7 +55,7 @@ def _mask_card(match: re.Match[str]) -> str:
 
 
 def mask_pii(text: str) -> tuple[str, list[str]]:
-    """Mask emails, card numbers, phone numbers and order/tracking ids; return the kinds found."""
+    """Mask emails, IP addresses, card numbers, phone numbers and order/tracking ids; return the kinds found."""
     found: list[str] = []
 
     def sub(pattern: re.Pattern[str], repl, kind: str, value: str) -> str:
@@ -66,6 +69,8 @@ def mask_pii(text: str) -> tuple[str, list[str]]:
         text = sub(EMAIL, "[EMAIL]", "email", text)
     if _DIGIT.search(text) is None:
         return text, found
+    if "." in text:  # an IPv4 address has three dots
+        text = sub(IPV4, "[IP]", "ip", text)
     text = sub(CARD, _mask_card, "card", text)
     text = sub(ORDER_ID, lambda m: m.group(0).replace(m.group(1), "[ORDER_ID]"), "order_id", text)
     text = sub(PHONE, lambda m: "[PHONE]" if sum(c.isdigit() for c in m.group(0)) >= 9 else m.group(0), "phone", text)
