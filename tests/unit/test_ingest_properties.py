@@ -119,6 +119,17 @@ def test_csv_exports_in_any_quoting_and_encoding(fmt, rows, quoting, encoding, o
 title_line = st.text(alphabet=st.sampled_from(list("Exported tickets:  -/0123456789,")), max_size=60)
 
 
+def test_a_title_line_above_a_header_of_blank_rows_is_still_a_title():
+    """Found by the property below (endava, title "0", every field empty): rows of empty fields confirm the
+    header's field count by their delimiters, so the title line is not taken for the header."""
+    columns = COLUMNS["endava"]
+    body = b"0\n" + csv_bytes([{c: "" for c in columns}] * 3, columns, csv.QUOTE_MINIMAL, "utf-8")
+    report, _ = run(body, "incoming/f.csv")
+    reasons = [q["reason"] for q in report.quarantine]
+    assert report.rows_read == 4 and reasons[0].startswith("a line above the CSV header"), reasons
+    assert all("fields but the header has" not in r for r in reasons), reasons
+
+
 @FAST
 @given(fmt=st.sampled_from(sorted(COLUMNS)), rows=st.data(), preamble=st.lists(title_line, min_size=1, max_size=3))
 def test_title_lines_above_the_header_cost_only_themselves(fmt, rows, preamble):

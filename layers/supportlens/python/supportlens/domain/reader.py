@@ -186,10 +186,13 @@ def _csv_chunks(text: io.TextIOBase, chunk_rows: int) -> Iterator[list[Record]]:
         yield chunk
 
 
-def _field_counts(lines: list[str]) -> list[int]:
-    """Fields per record of `lines` read leniently (a quote may span lines); [] when unreadable."""
+def _field_counts(lines: list[str], delimited_blanks: bool = False) -> list[int]:
+    """Fields per record of `lines` read leniently (a quote may span lines); [] when unreadable. Blank
+    records are skipped; with `delimited_blanks` a record of empty fields (",,,,") still counts: its
+    delimiters are evidence of the field count."""
     try:
-        return [len(row) for row in csv.reader(line.replace("\x00", " ") for line in lines) if row and any(f.strip() for f in row)]
+        return [len(row) for row in csv.reader(line.replace("\x00", " ") for line in lines)
+                if row and (any(f.strip() for f in row) or (delimited_blanks and len(row) > 1))]
     except csv.Error:
         return []
 
@@ -214,7 +217,7 @@ def _preamble(lines: _Lines) -> list[str]:
     lines.give_back(peek)
     lines.taken = []
     for start in range(1, min(PREAMBLE_MAX_LINES, len(peek) - 1) + 1):
-        counts = _field_counts(peek[start:])
+        counts = _field_counts(peek[start:], delimited_blanks=True)
         if len(counts) < 2 or counts[0] < 2:
             continue
         header_fields = counts[0]
