@@ -213,8 +213,12 @@ def test_emerging_issue_only_from_the_latest_clustering():
         {"issue_id": "i0", "label": "old", "size": 50, "emerging": True, "model_version": "20240309T020000Z"},
     ]
     (alert,) = run([], rules(rule), issues=issues)
-    assert (alert["subject_type"], alert["subject"], alert["observed"], alert["examples"]) == ("issue", "i1", 7.0, ["t1"])
-    assert "refund delay" in alert["summary"] and "4.0/day" in alert["summary"]
+    # observed/threshold are what the rule compared (size >= min_size); it read "observed 2.889 vs 10" before
+    assert (alert["subject_type"], alert["subject"], alert["observed"], alert["threshold"], alert["examples"]) == (
+        "issue", "i1", 12, 5, ["t1"])
+    assert alert["growth"] == 7.0 and "refund delay" in alert["summary"] and "4.0/day" in alert["summary"]
+    (new,) = run([], rules(rule), issues=[{**issues[0], "growth": 99.0}])
+    assert new["growth"] is None  # no baseline: no growth number to show
 
 
 def test_defaults_are_quiet_on_ordinary_traffic():

@@ -440,10 +440,14 @@ def emerging_issue(rule: EmergingIssueRule, data: WindowData) -> list[dict[str, 
             continue
         examples = [e["ticket_id"] for e in issue.get("examples") or [] if isinstance(e, dict) and e.get("ticket_id")]
         reason = issue.get("emerging_reason") or "growing fast"
+        # observed/threshold are what the rule compared (the issue's size against min_size); growth rides along,
+        # None when the issue had no baseline at all (the clustering stores that as 99).
+        growth = float(issue.get("growth") or 0)
         alerts.append(_alert(
-            rule, "issue", str(issue["issue_id"]), float(issue.get("growth") or 0), rule.min_size,
+            rule, "issue", str(issue["issue_id"]), size, rule.min_size,
             f"clustering {issue.get('model_version', '')}".strip(), examples,
-            f"Emerging issue '{issue.get('label', issue['issue_id'])}' ({size} tickets): {reason}", size=size))
+            f"Emerging issue '{issue.get('label', issue['issue_id'])}' ({size} tickets): {reason}", size=size,
+            growth=None if growth >= 99 else round(growth, 3)))
     return alerts
 
 
