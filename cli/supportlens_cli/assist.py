@@ -59,6 +59,9 @@ def cmd_classify(args: argparse.Namespace) -> int:
     else:
         nearest = r.get("nearest") or {}
         print(f"{r['label']} (below {r.get('threshold', 0.5):.2f}); nearest {nearest.get('issue_id')}  {nearest.get('label')}")
+    if r.get("by_rule"):  # a thank-you, a greeting, a language: its rule decided, no similarity to speak of
+        print(f"  not an issue: the {r['label']} rule matched the text, model {answer['model_version']}")
+        return 0
     print(f"  similarity {r['similarity']:.2f}, confidence {r['confidence']:.2f} "
           f"({r['neighbours']} nearest past tickets), model {answer['model_version']}")
     return 0
@@ -87,6 +90,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         print(f"no recommendation: {r.get('reason')}")
         return 3
     print(r["reply"])
+    if r.get("same_company") is False:  # asked for one company, none of its replies was close and safe enough
+        print(f"  no reply of {args.company} was similar enough; this one is {r['company']}'s (it names no brand)")
     print(f"  from {r['company']}'s reply {r['reply_ticket_id']} to {r['source_ticket_id']} "
           f"(similarity {r['similarity']:.2f}, agreement {r['agreement']:.2f}{', rewritten' if r['rewritten'] else ''})")
     for alt in r["alternatives"]:

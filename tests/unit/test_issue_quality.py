@@ -143,6 +143,25 @@ def test_reply_cleaning_strips_thread_markers_initials_link_stubs_and_greeting_n
     assert not assist.brand_safe("Spotify will take a look backstage", frozenset({"spotify"}))
     assert not assist.brand_safe("Ask for Mr Smith at the desk", frozenset())
     assert assist.brand_safe("Sorry about the wait, please DM us your order number", frozenset({"spotify"}))
+    # A name closing a sentence is the customer's too (a new user got "Sorry to hear that, Davina").
+    assert assist.clean_reply("Sorry to hear that, Davina. The delay was due to congestion.") == \
+        "Sorry to hear that. The delay was due to congestion."
+    assert assist.clean_reply("We're sorry, Anthony! Did you order light cheese?") == "We're sorry! Did you order light cheese?"
+    assert assist.clean_reply("We can help with that, thanks. See you Friday, Team!") == "We can help with that, thanks. See you Friday, Team!"
+    assert not assist.brand_safe("Sorry to hear that, Davina.", frozenset())
+
+
+def test_a_reply_that_pointed_at_a_link_is_not_recommended():
+    """Without its link "Send us a note at <link> so ..." reads "Send us a note at so ...": not safe to paste."""
+    assert assist.relies_on_link("Send us a note at https://t.co/abc so our team can connect.")
+    assert assist.relies_on_link("Please reach out to us by phone here: https://t.co/x")
+    assert assist.relies_on_link("Check https://t.co/a for updates")
+    assert not assist.relies_on_link("Sorry! Send us a DM and we will help. https://t.co/xyz")
+    assert not assist.relies_on_link("Try reinstalling the app, that fixes it.")
+    # AppleSupport's only reply now needs its link: another company's link-free reply is recommended instead.
+    index = _index({"b1": assist.Reply("rb1", "Please update here: https://t.co/upd and restart your iPhone.")})
+    rec = assist.recommend(unit(1, 0.1, 0), index, _embed, company="AppleSupport")
+    assert rec.same_company is False and "update here" not in rec.reply and "reinstalling" in rec.reply
 
 
 def unit(*values: float) -> np.ndarray:
@@ -150,7 +169,7 @@ def unit(*values: float) -> np.ndarray:
     return v / np.linalg.norm(v)
 
 
-def _index():
+def _index(replies_override=None):
     rows = [("a1", "app crashes on start", "issue-app", "SpotifyCares", unit(1, 0.1, 0)),
             ("a2", "app keeps crashing", "issue-app", "SpotifyCares", unit(1, 0.2, 0)),
             ("b1", "app crash after update", "issue-app", "AppleSupport", unit(1, 0.05, 0)),
@@ -159,7 +178,7 @@ def _index():
     replies = {"a1": assist.Reply("ra1", "We'll take a look backstage at Spotify for you. ^JD"),
                "a2": assist.Reply("ra2", "Sorry! Try reinstalling the app, that fixes it. -KC"),
                "b1": assist.Reply("rb1", "Hi Jane, please update to the latest iOS and restart your iPhone."),
-               "c1": assist.Reply("rc1", "PayPal will check your account for you.")}
+               "c1": assist.Reply("rc1", "PayPal will check your account for you."), **(replies_override or {})}
     ids, texts, issues, companies, vectors = zip(*rows)
     index = assist.build_index(list(ids), list(texts), list(issues), list(companies), ["2024-06-01"] * 5, np.vstack(vectors),
                                replies, version="v1", embedding_id="t")
@@ -195,4 +214,5 @@ def test_classify_says_no_confident_match_for_a_text_like_nothing_seen():
     assert not odd.confident and odd.issue_id is None and odd.label == assist.NO_CONFIDENT_MATCH
     assert odd.nearest["issue_id"] and odd.to_dict()["threshold"] == assist.CLASSIFY_MIN_CONFIDENCE
     thanks = assist.classify(unit(0.3, 0.3, 1), model, index, text="thank you so much!")
-    assert thanks.kind == "bucket" and thanks.issue_id == "bucket-gratitude"
+    assert thanks.kind == "bucket" and thanks.issue_id == "bucket-gratitude" and thanks.to_dict()["by_rule"] is True
+    assert sure.to_dict()["by_rule"] is False
