@@ -1,4 +1,4 @@
-"""No raw PII at rest or in logs: plant e-mail addresses, phone numbers and a card number (ids,
+"""No raw PII at rest or in logs: plant e-mail addresses, phone numbers, a card number and a name (ids,
 texts, a quarantined row, a ticket event), run the whole flow on the local cloud (ingest, enrich,
 alerts, cluster, report, dashboard), then read back every table, every S3 object (decoding e-mails,
 gzip and npz arrays) and every log line, and find none of them."""
@@ -20,7 +20,8 @@ pytestmark = pytest.mark.e2e
 EMAIL = "zoe.planted@example.org"
 PHONE = "+1 415 555 0199"
 CARD = "4111.1111.1111.1111"
-PLANTED = (EMAIL, PHONE, CARD, "4111111111111111", "4155550199", "415 555 0199", "zoe.planted")
+NAME = "Zoe Plantedname"  # introduced in a message ("My name is ...")
+PLANTED = (EMAIL, PHONE, CARD, "4111111111111111", "4155550199", "415 555 0199", "zoe.planted", "Plantedname")
 
 CALLS = f"""interaction_id,customer_id,agent_id,channel,start_time,end_time,status,notes,queue
 PII-1,{EMAIL},{PHONE},voice,2024-06-03T08:00:00Z,2024-06-03T08:30:00Z,failed,"Card {CARD} charged twice, call me on {PHONE} or {EMAIL}",billing
@@ -64,7 +65,7 @@ def test_planted_pii_is_nowhere_at_rest_or_in_logs(cloud, tmp_path):
     queue = cloud.outputs["TicketsQueueUrl"]
     event = {"schema": "supportlens.ticket/v1", "ticket": {
         "ticket_id": f"crm:{EMAIL}", "source": "crm", "channel": "email", "author_id": EMAIL, "agent_id": PHONE,
-        "company": "acme", "created_at": "2024-06-03T11:00:00Z", "text": f"I am {EMAIL}, phone {PHONE}, card {CARD}. Refund!"}}
+        "company": "acme", "created_at": "2024-06-03T11:00:00Z", "text": f"My name is {NAME}, I am {EMAIL}, phone {PHONE}, card {CARD}. Refund!"}}
     sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(event))
     bad = {"schema": "supportlens.ticket/v1", "ticket": {"ticket_id": "bad-1", "source": "crm", "author_id": EMAIL,
                                                          "created_at": "not a date", "text": f"card {CARD}"}}

@@ -253,7 +253,9 @@ def _reference_clean(value: str) -> str:  # clean_text before its fast paths (20
 def _reference_mask(value: str) -> tuple[str, list[str]]:  # mask_pii before its fast paths
     found: list[str] = []
     for pattern, repl, kind in (
-        (text.EMAIL, "[EMAIL]", "email"), (text.IPV4, "[IP]", "ip"), (text.CARD, text._mask_card, "card"),
+        (text.EMAIL, "[EMAIL]", "email"),
+        (text.NAME_INTRO, lambda m: m.group(0)[: m.start(2) - m.start(0)] + "[NAME]", "name"),
+        (text.IPV4, "[IP]", "ip"), (text.CARD, text._mask_card, "card"),
         (text.ORDER_ID, lambda m: m.group(0).replace(m.group(1), "[ORDER_ID]"), "order_id"),
         (text.PHONE, lambda m: "[PHONE]" if sum(c.isdigit() for c in m.group(0)) >= 9 else m.group(0), "phone"),
     ):
@@ -330,3 +332,19 @@ def test_any_ipv4_address_in_text_is_masked(address, words_before, before, after
         words_after = " " + words_after
     masked, kinds = mask_pii(f"{words_before}{before}{value}{after.replace('ip=', ' ')}{words_after}")
     assert value not in masked and "ip" in kinds
+
+
+def test_a_self_introduced_name_is_masked():
+    """A new user's planted "My name is Jane Doe" became the issue "jane doe" in the report."""
+    assert mask_pii("My name is Jane Doe and my order is late") == ("My name is [NAME] and my order is late", ["name"])
+    assert mask_pii("Hi, my name's Ana. Please help") == ("Hi, my name's [NAME]. Please help", ["name"])
+    assert mask_pii("Name: John Smith, call 555-123-4567") == ("Name: [NAME], call [PHONE]", ["name", "phone"])
+    assert mask_pii("my name is Dr. Kim Lee") == ("my name is Dr. [NAME]", ["name"])
+    for keep in ("my name is not on the account", "the name is wrong on my ticket", "Renamed the file"):
+        assert mask_pii(keep) == (keep, [])
+
+
+@given(st.sampled_from(["My name is", "my name is", "Name:", "my name's"]),
+       st.from_regex(r"[A-Z][a-z]{1,12}( [A-Z][a-z]{1,12}){0,2}", fullmatch=True), st.sampled_from(["", ".", ", and", " here"]))
+def test_any_capitalised_self_introduced_name_is_masked(intro, name, after):
+    assert mask_pii(f"{intro} {name}{after}") == (f"{intro} [NAME]{after}", ["name"])

@@ -14,6 +14,10 @@ WHITESPACE = re.compile(r"\s+")
 _DIGIT = re.compile(r"\d")  # the same class as the \d in IPV4, CARD, PHONE and ORDER_ID
 
 EMAIL = re.compile(r"\b[\w.+-]+@[\w-]+\.[\w.-]+\b")
+# A customer introducing themself: "My name is Jane Doe", "my name's Ana", "Name: John Smith". Only capitalised
+# words are a name ("my name is not on the account" keeps its words); a new user's "Jane Doe" became an issue label.
+NAME_INTRO = re.compile(r"\b(?i:my\s+name\s+is|my\s+name's|my\s+name\s+’s|name\s*:)\s+"
+                        r"((?:Mr|Mrs|Ms|Miss|Dr)\.?\s+)?([A-Z][a-z'’-]+(?:\s+[A-Z][a-z'’-]+){0,2})")
 # An IPv4 address identifies a customer's line (personal data under the GDPR): customers paste traceroutes.
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 IPV4 = re.compile(rf"(?<![\w.]){_OCTET}(?:\.{_OCTET}){{3}}(?![\w.]*\d)")
@@ -55,7 +59,8 @@ def _mask_card(match: re.Match[str]) -> str:
 
 
 def mask_pii(text: str) -> tuple[str, list[str]]:
-    """Mask emails, IP addresses, card numbers, phone numbers and order/tracking ids; return the kinds found."""
+    """Mask emails, self-introduced names, IP addresses, card numbers, phone numbers and order/tracking ids;
+    return the kinds found."""
     found: list[str] = []
 
     def sub(pattern: re.Pattern[str], repl, kind: str, value: str) -> str:
@@ -67,6 +72,8 @@ def mask_pii(text: str) -> tuple[str, list[str]]:
     # Cheap tests first: an e-mail address needs "@", the other three kinds a digit (most texts have neither).
     if "@" in text:
         text = sub(EMAIL, "[EMAIL]", "email", text)
+    if "ame" in text or "AME" in text:  # "name", "Name", "NAME"
+        text = sub(NAME_INTRO, lambda m: m.group(0)[: m.start(2) - m.start(0)] + "[NAME]", "name", text)
     if _DIGIT.search(text) is None:
         return text, found
     if "." in text:  # an IPv4 address has three dots
