@@ -33,6 +33,18 @@ def test_the_same_export_under_another_name_is_duplicates_not_new_tickets(aws, d
     assert (second["tickets_emitted"], second["tickets_stored"], second["duplicates"]) == (200, 0, 200)
     stored = [t for t in dynamo.scan_all(deployment.outputs["TicketsTableName"]) if run in str(t.get("text", ""))]
     assert len(stored) == 200 and all(t["chunk_id"].startswith(keys[0]) for t in stored)
+    # No timestamps in the export: each ticket says its created_at is the upload time, and so does the
+    # clustering's corpus (such tickets never make an issue emerge).
+    assert all(t.get("created_at_is_upload") is True for t in stored)
+    from datetime import datetime, timezone
+
+    from supportlens.logic.cluster import load_corpus
+
+    corpus = load_corpus(bucket, 2, datetime.now(timezone.utc))
+    ids = {t["ticket_id"] for t in stored}
+    mine = [i for i, ticket_id in enumerate(corpus.ticket_ids) if ticket_id in ids]
+    assert len(mine) == 200 and corpus.upload_dated[mine].all()
+    assert not corpus.upload_dated[[i for i, t in enumerate(corpus.ticket_ids) if t.startswith("twcs:")]].any()
 
 
 def _unique_export(run: str) -> bytes:

@@ -134,6 +134,44 @@ def test_cluster_corpus_keeps_buckets_apart_and_counts_every_ticket_once():
     assert back.kinds == result.model.kinds and back.outlier_floor == pytest.approx(result.outlier_floor, abs=1e-6)
 
 
+def test_tickets_dated_at_upload_never_make_an_issue_emerge():
+    """An Endava export (no timestamps) lands on its upload day: a new user's report had every issue
+    'emerging'. Growth and emerging come from event time only."""
+    from datetime import date, timedelta
+
+    rng = np.random.default_rng(4)
+    latest = date(2024, 6, 30)
+    texts, vectors, days, undated = [], [], [], []
+    for i in range(120):  # a steady issue with event times over 20 days
+        texts.append(f"wifi keeps dropping at home {i}")
+        vectors.append(rng.normal([3, 0, 0, 0], 0.3))
+        days.append((latest - timedelta(days=i % 20)).isoformat())
+        undated.append(False)
+    for i in range(60):  # an export without dates: all on the upload day
+        texts.append(f"password reset link expired {i}")
+        vectors.append(rng.normal([0, 3, 0, 0], 0.3))
+        days.append(latest.isoformat())
+        undated.append(True)
+    vectors = np.array(vectors, dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    base = _corpus(texts, vectors)
+    base.days = days
+
+    def issues(flags, previous=None):
+        base.upload_dated = None if flags is None else np.array(flags)
+        return [i for i in cluster_corpus(base, previous, "v1").issues if i.kind == "issue"]
+
+    # Growth against the issue's own baseline: 60 event-time tickets all of the latest day are news ...
+    assert any(i.emerging for i in issues(None) if "password" in i.label)
+    # ... the same 60 dated at their upload are not, and the steady issue is not either.
+    assert not any(i.emerging for i in issues(undated))
+    # A clustering that knew neither: every issue is new; only those of event-time tickets emerge as new.
+    previous = cluster_corpus(_corpus(["refund never came"] * 40, np.tile(np.eye(4, dtype=np.float32)[2], (40, 1))), None, "v0").model
+    found = issues(undated, previous)
+    assert all(i.is_new for i in found)
+    assert all(i.emerging == ("password" not in i.label) for i in found), [(i.label, i.emerging) for i in found]
+
+
 # ---------------------------------------------------------------- assist safety
 def test_reply_cleaning_strips_thread_markers_initials_link_stubs_and_greeting_names():
     assert assist.clean_reply("@cust (1/2) Hola Ezequiel! We will check this for you https://t.co/abc ^JD") == \

@@ -103,6 +103,7 @@ class Corpus:
     created: list[str] = field(default_factory=list)  # ISO creation times ("" when unknown)
     replies: dict[str, Any] = field(default_factory=dict)  # customer ticket id -> first company reply (Assist)
     languages: list[str] = field(default_factory=list)  # Enrich's en / non-en / unknown ("" or empty: detected here)
+    upload_dated: "np.ndarray | None" = None  # per ticket: created_at is the upload time (no event time of its own)
 
 
 @dataclass
@@ -699,7 +700,7 @@ def cluster_corpus(corpus: Corpus, previous: CentroidsModel | None, version: str
     floor = background_similarity(_take(vectors, rest, pick), OUTLIER_PERCENTILE, seed=seed) if len(rest) > 1 else 0.0
     outlier = np.zeros(n, dtype=bool)
     outlier[rest] = sims_own < floor
-    latest_day = date.fromisoformat(max(corpus.days))
+    latest_day = date.fromisoformat(max(corpus.days))  # (of event-time tickets when some are dated at upload: below)
     assigned = [""] * n
     groups: list[tuple[str, str, str | None, list[str], np.ndarray, np.ndarray, bool]] = []
     for c in range(k_found):
@@ -714,6 +715,9 @@ def cluster_corpus(corpus: Corpus, previous: CentroidsModel | None, version: str
         members = np.array(members_list, dtype=np.int64)
         groups.append((bucket_id(b), bucket_label(b), b, [], members, _unit(vectors[members].sum(axis=0, keepdims=True))[0], False))
     issues = []
+    undated = None if corpus.upload_dated is None or not np.any(corpus.upload_dated) else np.asarray(corpus.upload_dated, dtype=bool)
+    if undated is not None and not undated.all():  # trends end at the newest event time, not at today's upload
+        latest_day = date.fromisoformat(max(d for d, u in zip(corpus.days, undated) if not u))
     for issue_id, label, bucket, top_phrases, members, centroid, new in groups:
         if not len(members):
             continue
@@ -722,8 +726,11 @@ def cluster_corpus(corpus: Corpus, previous: CentroidsModel | None, version: str
         sims = vectors[members] @ centroid
         nearest = members[np.argsort(-sims)[:3]]
         daily = Counter(corpus.days[i] for i in members)
-        growth, emerging, reason = trend(dict(daily), latest_day)
-        if bucket is None and new and reference is not None:
+        # Growth and "emerging" from event time only: tickets dated at their upload (an export without
+        # timestamps) all land on one day and would make any issue they join look like it just exploded.
+        dated = members if undated is None else members[~undated[members]]
+        growth, emerging, reason = trend(dict(Counter(corpus.days[i] for i in dated)), latest_day)
+        if bucket is None and new and reference is not None and 2 * len(dated) >= len(members):
             emerging, reason = True, reason or "a new issue not seen in the previous clustering"
         if bucket is not None:
             emerging, reason = False, None  # thank-yous or chatter growing is no root cause

@@ -551,7 +551,7 @@ class EndavaFormat(SourceFormat):
             raise RowInvalid("the export has no timestamps and the upload time is unknown")
         return _ticket(
             ticket_id=self.content_id(row), source=self.name, channel="web",
-            created_at=ctx.received_at,  # the export carries no dates: the upload time stands in
+            created_at=ctx.received_at, created_at_is_upload=True,  # no dates in the export: the upload time stands in
             text=text, category=_opt(row, "category"), priority=_opt(row, "urgency"),
         )
 

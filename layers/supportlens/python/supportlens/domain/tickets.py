@@ -34,6 +34,9 @@ class Ticket(BaseModel):
     resolution_s: float | None = None
     responder: str | None = None
     text_is_summary: bool = False  # True when a log line had no text and `text` describes it
+    # True when the export had no timestamp and `created_at` is the upload time (stored only then): such
+    # tickets are counted on that day but never make an issue emerge.
+    created_at_is_upload: bool | None = None
     # Source-specific fields.
     call_duration_s: float | None = None
     call_status: Literal["success", "failed"] | None = None

@@ -32,6 +32,7 @@ def load_corpus(bucket: str, window_days: int, now: datetime, embedding_id: str 
     replies: dict[str, list[Any]] = {name: [] for name in ("reply_to", "ticket_ids", "texts", "created_at")}
     created: list[Any] = []
     languages: list[Any] = []
+    upload_dated: list[Any] = []
     for key in keys:
         with np.load(io.BytesIO(s3.get_bytes(bucket, key)), allow_pickle=False) as shard:
             if "reply_to" in shard.files:  # company replies to customer tickets: what Assist recommends from
@@ -49,6 +50,8 @@ def load_corpus(bucket: str, window_days: int, now: datetime, embedding_id: str 
             created.append(shard["created_at"][customer] if "created_at" in shard.files else np.full(int(customer.sum()), ""))
             # Enrich's language mark (en / non-en / unknown); older shards lack it and clustering detects it.
             languages.append(shard["languages"][customer] if "languages" in shard.files else np.full(int(customer.sum()), ""))
+            upload_dated.append(shard["upload_dated"][customer] if "upload_dated" in shard.files
+                                else np.zeros(int(customer.sum()), dtype=bool))
     if not keys or not sum(len(p) for p in parts["ticket_ids"]):
         return None
     ids = np.concatenate(parts["ticket_ids"])
@@ -64,6 +67,7 @@ def load_corpus(bucket: str, window_days: int, now: datetime, embedding_id: str 
         vectors=np.concatenate(parts["vectors"])[unique].astype(np.float32),
         created=[str(x) for x in np.concatenate(created)[unique]],
         languages=[str(x) for x in np.concatenate(languages)[unique]],
+        upload_dated=np.concatenate(upload_dated)[unique].astype(bool),
         replies=assist.first_replies(*([str(x) for x in np.concatenate(replies[name])] if replies[name] else []
                                        for name in ("reply_to", "ticket_ids", "texts", "created_at"))),
     )

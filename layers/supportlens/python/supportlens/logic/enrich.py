@@ -262,6 +262,7 @@ def _write_features(bucket: str, chunk_id: str, batch) -> None:
         days=np.array([i["day"] for i in items]),
         embedding_ids=np.array([i.get("embedding_id", LEGACY_EMBEDDING_ID) for i in items]),
         languages=np.array([i.get("language") or "" for i in items]),  # non-English tickets are grouped per language
+        upload_dated=np.array([bool(i.get("created_at_is_upload")) for i in items]),  # no event time: never "emerging"
         vectors=vectors.astype(np.float16),
     )
     digest = hashlib.sha256(chunk_id.encode()).hexdigest()[:24]
