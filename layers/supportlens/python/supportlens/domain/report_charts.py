@@ -108,8 +108,10 @@ def charts(summary: dict[str, Any]) -> dict[str, bytes]:
     share.set_ylabel("% negative")
     handles = ax.get_legend_handles_labels()[0] + share.get_legend_handles_labels()[0]
     labels = ax.get_legend_handles_labels()[1] + share.get_legend_handles_labels()[1]
-    ax.legend(handles, labels, loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False, ncol=4)
-    ax.set_title(f"Sentiment per {unit}", loc="left")
+    # The legend on its own row above the plot, the title above it: side by side they overlapped.
+    ax.legend(handles, labels, loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=7, frameon=False, ncol=4,
+              borderaxespad=0.2)
+    ax.set_title(f"Sentiment per {unit}", loc="left", pad=18)
     save(fig, "sentiment")
 
     heat = summary["heatmap"]["rows"]
@@ -143,8 +145,8 @@ def charts(summary: dict[str, Any]) -> dict[str, bytes]:
         ax.set_ylabel(f"messages / {unit}")
         _integer_y(ax)
         _date_axis(ax, base, unit)
-        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False, ncol=2)
-        ax.set_title(f"Escalations and abusive messages per {unit}", loc="left")
+        ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.0), fontsize=7, frameon=False, ncol=2, borderaxespad=0.2)
+        ax.set_title(f"Escalations and abusive messages per {unit}", loc="left", pad=18)
         save(fig, "trends")
 
     ftds = summary["ftds_trend"]["rows"]
