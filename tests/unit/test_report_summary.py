@@ -148,6 +148,20 @@ def test_buckets_are_counted_apart_from_issues():
     assert "Not issues (counted apart): gratitude 30, Spanish 4." in text_body and "gratitude 30" in html_body
 
 
+def test_an_issues_companies_are_shares_of_its_window_not_counts_beside_the_period():
+    """"6 tickets in the period" beside "United (7)" read as a contradiction: the companies count the
+    clustering window. They are shown as shares of the issue's tickets."""
+    data = _data(7)
+    data.issues_computed = True
+    data.issues = [{"issue_id": "a", "label": "bag, baggage", "kind": "issue", "size": 20, "daily_counts": {"2024-03-10": 6},
+                    "top_companies": [{"company": "United", "count": 7}, {"company": "Delta", "count": 5}]}]
+    from supportlens.domain.report import render
+
+    _, html_body, text_body, _ = render(data, report=summary(data))
+    assert "United 35%, Delta 25% of the issue's 20 tickets" in text_body and "United (7)" not in text_body
+    assert "United 35%" in html_body
+
+
 def test_the_emerging_issue_rule_never_alerts_on_a_bucket():
     from supportlens.domain.alerts import WindowData, emerging_issue, load_config, read_default_config
 

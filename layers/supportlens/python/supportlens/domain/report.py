@@ -259,6 +259,15 @@ def issue_rows(data: ReportData) -> list[dict[str, Any]]:
     return rows
 
 
+def _company_shares(issue: dict[str, Any]) -> str:
+    """The issue's top companies as shares of all its tickets in the clustering window ("United 54 %"):
+    the companies' counts are over that window, so next to the period's count they read as contradictions
+    (a new user saw "6 tickets in the period" beside "United (7)")."""
+    total = int(issue.get("total_size") or 0) or sum(int(c.get("count") or 0) for c in issue["top_companies"]) or 1
+    shown = ", ".join(f"{c.get('company')} {int(c.get('count') or 0) / total:.0%}" for c in issue["top_companies"][:3])
+    return f"{shown} of the issue's {total} tickets" if shown else ""
+
+
 def _daily(issue: dict[str, Any]) -> dict[str, int]:
     """An Issues item's tickets per day (keys and counts as plain str/int, whatever DynamoDB gave back)."""
     return {str(k): int(v) for k, v in (issue.get("daily_counts") or {}).items()}
@@ -685,7 +694,7 @@ def render(data: ReportData, cluster_schedule: str = "daily at 02:00 UTC", dashb
     if issues:
         items = []
         for i in issues[:ISSUES_LISTED]:
-            companies = ", ".join(f"{c.get('company')} ({c.get('count')})" for c in i["top_companies"][:3])
+            companies = _company_shares(i)
             example = (i["examples"] or [{}])[0].get("text", "")
             flag = f" - <b style='color:#b03a2e'>emerging</b>: {esc(i['emerging_reason'] or '')}" if i["emerging"] else ""
             items.append(f"<li style='margin-bottom:6px'><b>{esc(str(i['label']))}</b> - {i['in_period']} tickets in the period, "
