@@ -38,6 +38,23 @@ def test_ranked_never_lists_a_row_as_both_fastest_and_slowest():
     assert len(fast) == len(slow) == 10 and slow[0]["company"] == "c29" and fast[0]["company"] == "c00"
     few = [{"company": "x", "avg_response_min": 1.0, "responses": 2}]  # too few answers to rank
     assert ranked(few) == ([], [])
+    alike = [{"agent": f"a{i}", "avg_response_min": 60.0, "responses": 5} for i in range(4)]  # every answer took 60 min
+    fast, slow = ranked(alike)
+    assert len(fast) == 4 and slow == []  # no "slowest" agents with the fastest agents' time
+
+
+def test_agents_without_calls_show_no_call_columns_and_failure_rate_is_of_calls():
+    from supportlens.domain.report import render
+
+    data = _data(7)
+    data.agents = [{"agent": "ag-1", "volume": 40, "failed_calls": 0, "failure_rate": None, "calls": 0, "long_calls": 0,
+                    "avg_call_min": None, "responses": 0, "avg_response_min": None, "median_response_min": None}]
+    _, html_body, text_body, _ = render(data, report=summary(data))
+    assert "Agent | Handled" in text_body and "Failure rate" not in text_body  # a helpdesk export: no calls
+    data.agents = [{**data.agents[0], "calls": 10, "failed_calls": 2, "failure_rate": 0.2},
+                   {**data.agents[0], "agent": "ag-2", "volume": 5}]
+    _, html_body, text_body, _ = render(data, report=summary(data))
+    assert "ag-1 | 40 | 2 | 20% | 10" in text_body and "ag-2 | 5 | n/a | n/a | 0" in text_body
 
 
 @pytest.mark.parametrize("status, ok", [("delivered", True), ("Delivered on time", True), ("failed_first_attempt", False),

@@ -155,7 +155,7 @@ def summarise(rows_by_day: dict[str, list[dict[str, Any]]], period_label: str, s
         calls = int(a.get("calls", 0))
         by_agent.append({
             "agent": agent, "volume": volume, "failed_calls": int(a.get("failed_calls", 0)),
-            "failure_rate": a.get("failed_calls", 0) / volume if volume else None,
+            "failure_rate": a.get("failed_calls", 0) / calls if calls else None,  # of calls; none: n/a, not 0 %
             "calls": calls, "long_calls": int(a.get("long_calls", 0)),
             "avg_call_min": a.get("call_duration_sum", 0) / calls / 60 if calls else None,
             **_rt_fields(a),
@@ -173,6 +173,8 @@ def ranked(rows: list[dict[str, Any]], key: str = "avg_response_min", n: int = 1
     eligible = [r for r in rows if r.get(key) is not None and r.get("responses", 0) >= MIN_RESPONSES_TO_RANK]
     name = "company" if eligible and "company" in eligible[0] else "agent"
     ordered = sorted(eligible, key=lambda r: (r[key], r[name]))
+    if ordered and ordered[0][key] == ordered[-1][key]:  # all alike: no fastest or slowest to name
+        return ordered[:n], []
     each = min(n, math.ceil(len(ordered) / 2))
     return ordered[:each], ordered[each:][::-1][:n]
 
@@ -676,16 +678,22 @@ def render(data: ReportData, cluster_schedule: str = "daily at 02:00 UTC", dashb
             return [r[name], r["answered"], _num(None if r["avg_first_response_s"] is None else r["avg_first_response_s"] / 60, "{:.0f}"),
                     _num(None if r["median_first_response_s"] is None else r["median_first_response_s"] / 60, "{:.0f}")]
 
-        doc.table(headers, [fmt(r) for r in fast], caption=f"Fastest {plural} (average first response)")
+        doc.table(headers, [fmt(r) for r in fast], caption=f"Fastest {plural} (average first response)" if slow
+                  else f"{plural.capitalize()} (average first response: all alike)")
         if slow:
             doc.table(headers, [fmt(r) for r in slow], caption=f"Slowest {plural}")
 
     doc.h2("Agent performance")
     if s["agents"]["rows"]:
-        doc.table(["Agent", "Handled", "Failed calls", "Failure rate", "Calls", "Long calls (>= 50 min)", "Avg call (min)"], [
-            [a["agent"], a["handled"], a["failed_calls"], _pct(a["failure_rate"]), a["calls"], a["long_calls"],
-             _num(None if a["avg_call_s"] is None else a["avg_call_s"] / 60)] for a in s["agents"]["rows"][:15]],
-            more=max(0, len(s["agents"]["rows"]) - 15))
+        shown = s["agents"]["rows"][:15]
+        if any(a["calls"] for a in s["agents"]["rows"]):
+            doc.table(["Agent", "Handled", "Failed calls", "Failure rate", "Calls", "Long calls (>= 50 min)", "Avg call (min)"], [
+                [a["agent"], a["handled"], a["failed_calls"] if a["calls"] else "n/a", _pct(a["failure_rate"]),
+                 a["calls"], a["long_calls"] if a["calls"] else "n/a",
+                 _num(None if a["avg_call_s"] is None else a["avg_call_s"] / 60)] for a in shown],
+                more=max(0, len(s["agents"]["rows"]) - 15))
+        else:  # tickets without calls (a helpdesk export): call columns would only say 0
+            doc.table(["Agent", "Handled"], [[a["agent"], a["handled"]] for a in shown], more=max(0, len(s["agents"]["rows"]) - 15))
     else:
         doc.empty(s["agents"]["reason"])
 
