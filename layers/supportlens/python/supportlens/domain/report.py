@@ -518,7 +518,8 @@ class _Doc:
         first = f"{self.CELL};white-space:nowrap"  # names and dates stay on one line
         body = "".join("<tr>" + "".join(f"<td style='{first if i == 0 else self.CELL}'>{esc(str(c))}</td>" for i, c in enumerate(r))
                        + "</tr>" for r in rows)
-        self.html.append(f"<table style='{self.TABLE}'>{cap}<tr>{head}</tr>{body}</table>")
+        # A wide table scrolls sideways on a narrow screen instead of being cut at its edge.
+        self.html.append(f"<div style='overflow-x:auto;max-width:100%'><table style='{self.TABLE}'>{cap}<tr>{head}</tr>{body}</table></div>")
         if caption:
             self.text.append(f"  {caption}:")
         self.text.append("    " + " | ".join(headers))
@@ -570,9 +571,11 @@ def render(data: ReportData, cluster_schedule: str = "daily at 02:00 UTC", dashb
         doc.html.append(f"<p style='{_Doc.P}'><a href='{esc(dashboard_url)}' style='color:#1f5fa8;font-weight:bold'>"
                         "Open the interactive dashboard</a> (filters by period, company and channel; example tickets)</p>")
         doc.text.append(f"Interactive dashboard: {dashboard_url}")
-    doc.html.append(f"<table style='border-collapse:separate;border-spacing:6px;font-family:{FONT}'><tr>" + "".join(
-        f"<td style='border:1px solid #d0d4da;padding:6px 10px'><div style='color:#666;font-size:12px'>{esc(a)}</div>"
-        f"<div style='font-size:20px;font-weight:bold;color:#222'>{esc(b)}</div></td>" for a, b in kpis) + "</tr></table>")
+    # Tiles as inline blocks, not table cells: on a phone (420 px) a row of nine cells ran off the screen.
+    doc.html.append(f"<div style='font-family:{FONT};margin:6px 0'>" + "".join(
+        f"<div style='display:inline-block;vertical-align:top;border:1px solid #d0d4da;padding:6px 10px;margin:0 6px 6px 0'>"
+        f"<div style='color:#666;font-size:12px'>{esc(a)}</div>"
+        f"<div style='font-size:20px;font-weight:bold;color:#222'>{esc(b)}</div></div>" for a, b in kpis) + "</div>")
     doc.text += [f"{a}: {b}" for a, b in kpis]
 
     unit = period["bins"]
