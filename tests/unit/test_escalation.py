@@ -51,3 +51,30 @@ def test_fast_path_names_the_same_rule_on_the_shared_corpora():
             assert got == _reference(variant), variant
             hits += got is not None
     assert hits > 100
+
+
+@pytest.mark.parametrize("text, rule", [
+    # threats a lead must see
+    ("I will take you to court over this", "legal_threat"),
+    ("my lawyer will be in touch", "legal_threat"),
+    ("Time to cancel my Amazon Prime membership", "churn"),
+    ("I will never fly with you again", "churn"),
+    ("switching to Verizon tomorrow", "churn"),
+    ("switching to another provider, done", "churn"),
+    ("reporting you to the BBB", "regulator_media"),
+    ("great story for the media", "regulator_media"),
+    ("the charger started to smoke", "safety"),
+    ("it burned my hand", "safety"),
+    # what a new user's uploads flagged at critical severity
+    ("my flight was cancelled again", None),  # 6.9 % of airline tweets were 'churn' for this alone
+    ("please cancel meetings organized by another person", None),
+    ("switch to Pro account please", None),
+    ("robotics st court, floor 3", None),
+    ("press ctrl alt delete and log in", None),
+    ("the media player crashes", None),
+    ("trying to fix my fire stick", None),
+    ("insult to injury, the bag is lost too", None),
+    ("I'm burned out on these long flights", None),
+])
+def test_rules_need_a_threat_not_just_its_word(text, rule):
+    assert scoring.escalation(text) == rule
