@@ -273,6 +273,43 @@ def test_alerts_handler_per_ticket_rules_dedupe(cloud, prod_handler, lambda_cont
     assert inbox() == []  # same customer and company inside the cooldown
 
 
+def test_alert_stored_once_when_a_delivery_dies_between_the_cooldown_claim_and_the_record(cloud, inbox, monkeypatch):
+    """The cooldown claim and the alert record are two conditional puts (not one transaction, half
+    the WRU): a delivery that dies after the claim leaves the guard claimed for that alert, and the
+    retry stores and publishes it once, without restarting the cooldown; any other alert of the same
+    rule and subject stays suppressed, and a third delivery does nothing."""
+    from supportlens.adapters import dynamo
+    from supportlens.logic.alerts import raise_alert
+
+    settings = settings_for(cloud)
+    subject = f"crash-{uuid.uuid4().hex[:8]}"
+    alert = {"rule": "crash-test", "kind": "escalation", "severity": "info", "subject_type": "company", "subject": subject,
+             "observed": "x", "threshold": None, "window": "ticket t", "examples": ["t"], "cooldown_minutes": 60,
+             "summary": "crash test"}
+    real = dynamo.put_if_absent
+
+    def die(*args, **kwargs):
+        raise RuntimeError("the container died")
+
+    monkeypatch.setattr(dynamo, "put_if_absent", die)
+    with pytest.raises(RuntimeError):
+        raise_alert(alert, settings, NOW)
+    monkeypatch.setattr(dynamo, "put_if_absent", real)
+
+    def mine():
+        return [a for a in stored_alerts(cloud) if a.get("subject") == subject]
+
+    assert mine() == [] and inbox() == []
+    assert raise_alert(alert, settings, NOW + timedelta(minutes=5))  # the retry, same cooldown bucket
+    assert [m["subject"] for m in inbox()] == [subject] and len(mine()) == 1
+    assert not raise_alert(alert, settings, NOW + timedelta(minutes=6))  # a third delivery
+    assert not raise_alert(alert, settings, NOW + timedelta(minutes=40))  # next bucket, inside the cooldown
+    assert inbox() == [] and len(mine()) == 1
+    # The cooldown runs from the first claim (NOW), not from the retry (NOW + 5 min).
+    assert raise_alert(alert, settings, NOW + timedelta(minutes=62))
+    assert len(mine()) == 2
+
+
 # --------------------------------------------------------------------------- report numbers
 
 

@@ -274,20 +274,24 @@ def query_sk_from(table: str, pk: str, sk_from: str) -> list[dict[str, Any]]:
     return items
 
 
-def put_unless_cooling_down(table: str, key_name: str, guard: dict[str, Any], item: dict[str, Any], cutoff_epoch: int) -> bool:
-    """One transaction: claim the guard item (absent, or last claimed at/before `cutoff_epoch`)
-    and store `item` (absent). False when the guard is still cooling down or the item exists."""
+def put_unless_cooling_down(table: str, key_name: str, guard: dict[str, Any], item: dict[str, Any], cutoff_epoch: int,
+                            claim_attr: str = "last_alert") -> bool:
+    """Claim the guard item (absent, or last claimed at/before `cutoff_epoch`), then store `item`
+    (absent). False when the guard is cooling down for another item or `item` exists already.
+
+    Two conditional PutItems, not a transaction: a transactional write costs twice the WRU. A crash
+    between the two leaves the guard claimed for `item` (its `claim_attr` holds item's key): a retry
+    finds that, does not claim again (which would restart the cooldown) and stores the item, so
+    exactly one of any number of deliveries stores it and gets True."""
+    request = dict(TableName=table, Item=serialize(guard), ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                   ConditionExpression=f"attribute_not_exists({key_name}) OR raised_epoch <= :cutoff",
+                   ExpressionAttributeValues={":cutoff": {"N": str(int(cutoff_epoch))}})
     try:
-        client("dynamodb").transact_write_items(TransactItems=[
-            {"Put": {"TableName": table, "Item": serialize(guard),
-                     "ConditionExpression": f"attribute_not_exists({key_name}) OR raised_epoch <= :cutoff",
-                     "ExpressionAttributeValues": {":cutoff": {"N": str(int(cutoff_epoch))}}}},
-            {"Put": {"TableName": table, "Item": serialize(item), "ConditionExpression": f"attribute_not_exists({key_name})"}},
-        ])
-        return True
+        client("dynamodb").put_item(**request)
     except ClientError as exc:
-        reasons = exc.response.get("CancellationReasons") or []
-        if exc.response["Error"]["Code"] == "TransactionCanceledException" and any(
-                r.get("Code") == "ConditionalCheckFailed" for r in reasons):
-            return False
-        raise
+        if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+            raise
+        held = exc.response.get("Item") or {}
+        if held.get(claim_attr) != {"S": str(item[key_name])}:
+            return False  # cooling down after another alert
+    return put_if_absent(table, item, key_name)

@@ -24,9 +24,10 @@ ALERT_TTL_S = 30 * 24 * 3600
 def raise_alert(alert: dict[str, Any], settings: Settings, now: datetime) -> bool:
     """Store and publish unless the same rule + subject was raised within its cooldown.
 
-    One transaction claims the rule+subject cooldown item (conditional on its last raise being at
-    least `cooldown_minutes` ago) and stores the alert under its dedupe key; only then is it
-    published, so a noisy rule or a redelivered stream record never repeats within the cooldown.
+    A conditional put claims the rule+subject cooldown item (its last raise at least `cooldown_minutes`
+    ago, or already claimed for this very alert by a delivery that crashed) and a second one stores the
+    alert under its dedupe key; only then is it published, so a noisy rule or a redelivered stream
+    record never repeats within the cooldown.
     """
     key = dedupe_key(alert, now)
     epoch = int(now.timestamp())
@@ -41,7 +42,7 @@ def raise_alert(alert: dict[str, Any], settings: Settings, now: datetime) -> boo
     guard = {"dedupe_key": cooldown_key(alert), "record": "cooldown", "rule": alert["rule"], "last_alert": key,
              "raised_epoch": epoch, "expires_at": epoch + alert["cooldown_minutes"] * 60 + 24 * 3600}
     cutoff = epoch - alert["cooldown_minutes"] * 60
-    if not dynamo.put_unless_cooling_down(settings.alerts_table, "dedupe_key", guard, item, cutoff):
+    if not dynamo.put_unless_cooling_down(settings.alerts_table, "dedupe_key", guard, item, cutoff, claim_attr="last_alert"):
         return False
     if settings.alerts_topic_arn:
         client("sns").publish(
