@@ -116,10 +116,9 @@ def test_closed_days_are_split_off_by_the_rows_own_newest_day():
             ("days#s3", "2024-03-08"): {"volume": 2},
             ("day#2024-03-08#s1", "company#a#channel#email#~s5"): {"volume": 2}}
     live, closed = shards.split_closed(rows)
-    # Newest day 03-10: it and 03-09 are ADDed; 03-08 is packed, but not its day-index row (read whole by every report).
-    assert set(live) == {("day#2024-03-10#s1", "company#a#channel#email#~s5"), ("hours#2024-03-09#s1", "10#company#a#~s5"),
-                         ("days#s3", "2024-03-08")}
-    assert set(closed) == {("day#2024-03-08#s1", "company#a#channel#email#~s5")}
+    # Newest day 03-10: it and 03-09 are ADDed; 03-08 is packed, its day-index row too.
+    assert set(live) == {("day#2024-03-10#s1", "company#a#channel#email#~s5"), ("hours#2024-03-09#s1", "10#company#a#~s5")}
+    assert set(closed) == {("day#2024-03-08#s1", "company#a#channel#email#~s5"), ("days#s3", "2024-03-08")}
     assert shards.split_closed({("marker", "x"): {}}) == ({("marker", "x"): {}}, {})
 
 
