@@ -307,7 +307,38 @@ def test_alert_stored_once_when_a_delivery_dies_between_the_cooldown_claim_and_t
     assert inbox() == [] and len(mine()) == 1
     # The cooldown runs from the first claim (NOW), not from the retry (NOW + 5 min).
     assert raise_alert(alert, settings, NOW + timedelta(minutes=62))
-    assert len(mine()) == 2
+    assert len(mine()) == 2 and [m["subject"] for m in inbox()] == [subject]
+
+
+def test_an_alert_inside_a_cooldown_this_container_saw_claimed_costs_no_write(cloud, inbox):
+    """A candidate whose rule and subject this container saw claimed for another alert less than a
+    cooldown ago is dropped without a request (a failed conditional put costs 1 WRU); the same alert
+    again (a redelivery) and one past the cooldown still go to DynamoDB."""
+    from supportlens.adapters import aws as aws_adapter
+    from supportlens.logic.alerts import raise_alert
+
+    settings = settings_for(cloud)
+    subject = f"seen-{uuid.uuid4().hex[:8]}"
+    alert = {"rule": "seen-test", "kind": "escalation", "severity": "info", "subject_type": "company", "subject": subject,
+             "observed": "x", "threshold": None, "window": "ticket t", "examples": ["t"], "cooldown_minutes": 60,
+             "summary": "seen test"}
+    aws_adapter.client.cache_clear()
+    ddb = aws_adapter.client("dynamodb")
+    puts: list[str] = []
+    count = lambda params, **_: puts.append(params["Item"]["dedupe_key"]["S"])  # noqa: E731
+    ddb.meta.events.register("provide-client-params.dynamodb.PutItem", count)
+    try:
+        assert raise_alert(alert, settings, NOW)
+        assert len(puts) == 2  # the claim and the record
+        assert not raise_alert(alert, settings, NOW + timedelta(minutes=40))  # next bucket: another alert, cooling down
+        assert len(puts) == 2
+        assert not raise_alert(alert, settings, NOW + timedelta(minutes=1))  # the same alert: asks DynamoDB
+        assert len(puts) == 4
+        assert raise_alert(alert, settings, NOW + timedelta(minutes=61))  # past the cooldown
+    finally:
+        ddb.meta.events.unregister("provide-client-params.dynamodb.PutItem", count)
+        aws_adapter.client.cache_clear()
+    assert [m["subject"] for m in inbox() if m["subject"].startswith("seen-")] == [subject, subject]
 
 
 # --------------------------------------------------------------------------- report numbers

@@ -275,23 +275,27 @@ def query_sk_from(table: str, pk: str, sk_from: str) -> list[dict[str, Any]]:
 
 
 def put_unless_cooling_down(table: str, key_name: str, guard: dict[str, Any], item: dict[str, Any], cutoff_epoch: int,
-                            claim_attr: str = "last_alert") -> bool:
+                            claim_attr: str = "last_alert", seen: dict[str, tuple[int, str]] | None = None) -> bool:
     """Claim the guard item (absent, or last claimed at/before `cutoff_epoch`), then store `item`
     (absent). False when the guard is cooling down for another item or `item` exists already.
 
     Two conditional PutItems, not a transaction: a transactional write costs twice the WRU. A crash
     between the two leaves the guard claimed for `item` (its `claim_attr` holds item's key): a retry
     finds that, does not claim again (which would restart the cooldown) and stores the item, so
-    exactly one of any number of deliveries stores it and gets True."""
+    exactly one of any number of deliveries stores it and gets True. `seen`, when given, learns
+    (raised_epoch, claim) of the guard as this call found or left it, keyed by the guard's key."""
     request = dict(TableName=table, Item=serialize(guard), ReturnValuesOnConditionCheckFailure="ALL_OLD",
                    ConditionExpression=f"attribute_not_exists({key_name}) OR raised_epoch <= :cutoff",
                    ExpressionAttributeValues={":cutoff": {"N": str(int(cutoff_epoch))}})
     try:
         client("dynamodb").put_item(**request)
+        held = request["Item"]
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
             raise
         held = exc.response.get("Item") or {}
-        if held.get(claim_attr) != {"S": str(item[key_name])}:
-            return False  # cooling down after another alert
+    if seen is not None and "raised_epoch" in held and claim_attr in held:
+        seen[str(guard[key_name])] = (int(held["raised_epoch"]["N"]), held[claim_attr]["S"])
+    if held.get(claim_attr) != {"S": str(item[key_name])}:
+        return False  # cooling down after another alert
     return put_if_absent(table, item, key_name)
