@@ -23,7 +23,10 @@ ALERT_TTL_S = 30 * 24 * 3600
 # only ever moves forward in time, so one seen less than a cooldown ago for another alert means the
 # conditional put would fail: skipped, it costs no WRU (a failed conditional write costs 1). Most
 # per-ticket candidates are repeats of an alert raised a moment ago (254 of 330 puts on the e2e run).
+# And the alerts it saw stored (dedupe keys): the same alert again (another ticket of the same rule,
+# subject and cooldown bucket: most of them) would fail both puts, 2 WRU.
 _SEEN_CLAIMS: dict[str, dict[str, tuple[int, str]]] = {}  # per alerts table
+_SEEN_STORED: dict[str, set[str]] = {}
 MAX_SEEN_CLAIMS = 50_000
 
 
@@ -48,14 +51,18 @@ def raise_alert(alert: dict[str, Any], settings: Settings, now: datetime) -> boo
     guard = {"dedupe_key": cooldown_key(alert), "record": "cooldown", "rule": alert["rule"], "last_alert": key,
              "raised_epoch": epoch, "expires_at": epoch + alert["cooldown_minutes"] * 60 + 24 * 3600}
     cutoff = epoch - alert["cooldown_minutes"] * 60
-    seen = _SEEN_CLAIMS.setdefault(settings.alerts_table, {})
+    seen, stored = _SEEN_CLAIMS.setdefault(settings.alerts_table, {}), _SEEN_STORED.setdefault(settings.alerts_table, set())
     claimed = seen.get(guard["dedupe_key"])
-    if claimed and claimed[0] > cutoff and claimed[1] != key:
+    if key in stored or (claimed and claimed[0] > cutoff and claimed[1] != key):
         return False
-    if len(seen) >= MAX_SEEN_CLAIMS:
+    if len(seen) >= MAX_SEEN_CLAIMS or len(stored) >= MAX_SEEN_CLAIMS:
         seen.clear()
-    if not dynamo.put_unless_cooling_down(settings.alerts_table, "dedupe_key", guard, item, cutoff, claim_attr="last_alert",
-                                          seen=seen):
+        stored.clear()
+    raised = dynamo.put_unless_cooling_down(settings.alerts_table, "dedupe_key", guard, item, cutoff, claim_attr="last_alert",
+                                            seen=seen)
+    if raised or seen.get(guard["dedupe_key"], (0, ""))[1] == key:  # False with the claim ours: the record exists
+        stored.add(key)
+    if not raised:
         return False
     if settings.alerts_topic_arn:
         client("sns").publish(
