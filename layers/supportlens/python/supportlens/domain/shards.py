@@ -41,6 +41,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import zlib
 from datetime import date, timedelta
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -123,6 +124,10 @@ def shard_rows(rows: Mapping[tuple[str, str], Any], chunk_id: str, shards: Shard
 
 PACKED = "~packed#"  # sk prefix of a packed item: "~" sorts after every row's sort key, and none starts so
 MAX_PACKED_BYTES = 300_000  # a packed item's rows, measured as JSON: well under DynamoDB's 400 KB
+# A packed item's rows as zlib-compressed compact JSON (a Binary attribute), not a map: WRU are per
+# started KB, and a backfill chunk's rows of one day (company names, counter names, sort keys
+# repeated) compress 3-4x, so most items cost 1 WRU instead of 1-2. Items written before hold `rows`.
+PACKED_ROWS = "rows_z"
 
 
 def row_day(pk: str, sk: str) -> str | None:
@@ -159,15 +164,32 @@ def packed_items(rows: Mapping[tuple[str, str], Mapping[str, Any]], chunk_id: st
     for (pk, sk), counters in sorted(rows.items()):
         by_pk.setdefault(pk, []).append((sk, counters))
     size = lambda entry: len(json.dumps({entry[0]: entry[1]}, default=sorted))  # noqa: E731 - at least its share of the item
-    return [{"pk": pk, "sk": f"{PACKED}{digest}#{number}", "rows": {sk: dict(counters) for sk, counters in group}}
+    return [{"pk": pk, "sk": f"{PACKED}{digest}#{number}", PACKED_ROWS: pack_rows({sk: dict(counters) for sk, counters in group})}
             for pk, entries in by_pk.items()
             for number, group in enumerate(bounded_groups(entries, size, len(entries), max_bytes))]
+
+
+def pack_rows(rows: Mapping[str, Mapping[str, Any]]) -> bytes:
+    """{sort key: counters} -> compressed JSON (sets as sorted lists); the same rows give the same bytes."""
+    return zlib.compress(json.dumps(rows, sort_keys=True, separators=(",", ":"), default=sorted).encode(), 9)
+
+
+def unpack_rows(blob: Any) -> dict[str, dict[str, Any]]:
+    """pack_rows' inverse; whole floats come back as ints, as from_dynamo reads DynamoDB numbers."""
+    raw = getattr(blob, "value", blob)  # boto3's Binary or bytes
+    rows = json.loads(zlib.decompress(bytes(raw)))
+    return {sk: {k: (int(v) if isinstance(v, float) and v.is_integer() else v) for k, v in counters.items()}
+            for sk, counters in rows.items()}
 
 
 def unpack(rows: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
     """Rows as read, packed items replaced by the rows they hold (in their partition)."""
     for row in rows:
-        if str(row.get("sk", "")).startswith(PACKED) and isinstance(row.get("rows"), Mapping):
+        packed = str(row.get("sk", "")).startswith(PACKED)
+        if packed and row.get(PACKED_ROWS) is not None:
+            for sk, counters in unpack_rows(row[PACKED_ROWS]).items():
+                yield {**counters, "pk": row["pk"], "sk": sk}
+        elif packed and isinstance(row.get("rows"), Mapping):  # written before compression
             for sk, counters in row["rows"].items():
                 yield {**counters, "pk": row["pk"], "sk": sk}
         else:
