@@ -224,8 +224,8 @@ def stored_tickets(table: str, ids: list[str]) -> dict[str, dict[str, Any]]:
     probed = [ids[p] for p in positions]
     found = dynamo.batch_get(table, "ticket_id", probed, "ticket_id, chunk_id")
     if found and len(probed) < len(ids):
-        rest = set(positions)
-        found.update(dynamo.batch_get(table, "ticket_id", [t for p, t in enumerate(ids) if p not in rest], "ticket_id, chunk_id"))
+        read = set(positions)
+        found.update(dynamo.batch_get(table, "ticket_id", [t for p, t in enumerate(ids) if p not in read], "ticket_id, chunk_id"))
     return found
 
 
