@@ -273,6 +273,76 @@ def test_alerts_handler_per_ticket_rules_dedupe(cloud, prod_handler, lambda_cont
     assert inbox() == []  # same customer and company inside the cooldown
 
 
+def test_alert_stored_once_when_a_delivery_dies_between_the_cooldown_claim_and_the_record(cloud, inbox, monkeypatch):
+    """The cooldown claim and the alert record are two conditional puts (not one transaction, half
+    the WRU): a delivery that dies after the claim leaves the guard claimed for that alert, and the
+    retry stores and publishes it once, without restarting the cooldown; any other alert of the same
+    rule and subject stays suppressed, and a third delivery does nothing."""
+    from supportlens.adapters import dynamo
+    from supportlens.logic.alerts import raise_alert
+
+    settings = settings_for(cloud)
+    subject = f"crash-{uuid.uuid4().hex[:8]}"
+    alert = {"rule": "crash-test", "kind": "escalation", "severity": "info", "subject_type": "company", "subject": subject,
+             "observed": "x", "threshold": None, "window": "ticket t", "examples": ["t"], "cooldown_minutes": 60,
+             "summary": "crash test"}
+    real = dynamo.put_if_absent
+
+    def die(*args, **kwargs):
+        raise RuntimeError("the container died")
+
+    monkeypatch.setattr(dynamo, "put_if_absent", die)
+    with pytest.raises(RuntimeError):
+        raise_alert(alert, settings, NOW)
+    monkeypatch.setattr(dynamo, "put_if_absent", real)
+
+    def mine():
+        return [a for a in stored_alerts(cloud) if a.get("subject") == subject]
+
+    assert mine() == [] and inbox() == []
+    assert raise_alert(alert, settings, NOW + timedelta(minutes=5))  # the retry, same cooldown bucket
+    assert [m["subject"] for m in inbox()] == [subject] and len(mine()) == 1
+    assert not raise_alert(alert, settings, NOW + timedelta(minutes=6))  # a third delivery
+    assert not raise_alert(alert, settings, NOW + timedelta(minutes=40))  # next bucket, inside the cooldown
+    assert inbox() == [] and len(mine()) == 1
+    # The cooldown runs from the first claim (NOW), not from the retry (NOW + 5 min).
+    assert raise_alert(alert, settings, NOW + timedelta(minutes=62))
+    assert len(mine()) == 2 and [m["subject"] for m in inbox()] == [subject]
+
+
+def test_an_alert_inside_a_cooldown_this_container_saw_claimed_costs_no_write(cloud, inbox):
+    """A candidate whose rule and subject this container saw claimed for another alert less than a
+    cooldown ago is dropped without a request (a failed conditional put costs 1 WRU), and so is the
+    same alert once seen stored (another ticket of that rule, subject and hour); one past the cooldown
+    goes to DynamoDB, and a retry after a crash before the record is stored too (the test above)."""
+    from supportlens.adapters import aws as aws_adapter
+    from supportlens.logic.alerts import raise_alert
+
+    settings = settings_for(cloud)
+    subject = f"seen-{uuid.uuid4().hex[:8]}"
+    alert = {"rule": "seen-test", "kind": "escalation", "severity": "info", "subject_type": "company", "subject": subject,
+             "observed": "x", "threshold": None, "window": "ticket t", "examples": ["t"], "cooldown_minutes": 60,
+             "summary": "seen test"}
+    aws_adapter.client.cache_clear()
+    ddb = aws_adapter.client("dynamodb")
+    puts: list[str] = []
+    count = lambda params, **_: puts.append(params["Item"]["dedupe_key"]["S"])  # noqa: E731
+    ddb.meta.events.register("provide-client-params.dynamodb.PutItem", count)
+    try:
+        assert raise_alert(alert, settings, NOW)
+        assert len(puts) == 2  # the claim and the record
+        assert not raise_alert(alert, settings, NOW + timedelta(minutes=40))  # next bucket: another alert, cooling down
+        assert len(puts) == 2
+        assert not raise_alert(alert, settings, NOW + timedelta(minutes=1))  # the same alert, seen stored
+        assert len(puts) == 2
+        assert raise_alert(alert, settings, NOW + timedelta(minutes=61))  # past the cooldown
+        assert len(puts) == 4
+    finally:
+        ddb.meta.events.unregister("provide-client-params.dynamodb.PutItem", count)
+        aws_adapter.client.cache_clear()
+    assert [m["subject"] for m in inbox() if m["subject"].startswith("seen-")] == [subject, subject]
+
+
 # --------------------------------------------------------------------------- report numbers
 
 

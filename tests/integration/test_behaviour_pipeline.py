@@ -112,6 +112,27 @@ def test_quiet_messages_count_once_the_customer_has_a_profile(deployment, enrich
     assert rows["profile"]["counts"]["tickets"] == 3 and rows["profile"]["counts"]["escalations"] == 2
 
 
+def test_a_profile_scoring_zero_gets_no_index_row_unless_its_score_fell_to_zero(deployment, enrich):
+    """The behaviour#<day> index feeds only scores (alert rule, report >= 0.5): one refund claim
+    (within its allowance, score 0) writes the profile but no index row; a high score writes one;
+    and a later refresh at 0 overwrites it, so the index never keeps a stale high score."""
+    table = deployment.outputs["AggregatesTableName"]
+    customer = f"cust-{uuid.uuid4().hex[:8]}"
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+
+    def indexed() -> list[dict]:
+        return [r for r in dynamo.query_pk(table, f"behaviour#{now.date().isoformat()}") if r["sk"] == customer]
+
+    enrich([event(f"{customer}-c0", customer, "My parcel never arrived, I want a refund", now - timedelta(days=80))])
+    assert customer_rows(deployment, customer)["profile"]["score"] == 0 and indexed() == []
+    enrich([event(f"{customer}-e{i}", customer, text, now - timedelta(days=70 - i)) for i, text in enumerate(ESCALATIONS)])
+    assert indexed()[0]["score"] >= 0.7
+    # A claim 40 days after the escalations: its 30-day window holds none of them, the score falls to 0.
+    enrich([event(f"{customer}-c1", customer, "My parcel never arrived, I want a refund", now - timedelta(days=25))])
+    assert customer_rows(deployment, customer)["profile"]["score"] == 0
+    assert [r["score"] for r in indexed()] == [0]
+
+
 def test_complaints_older_than_the_fingerprint_ttl_write_no_fingerprint_rows(deployment, enrich):
     run = uuid.uuid4().hex[:6]
     old = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(days=15)

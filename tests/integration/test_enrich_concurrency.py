@@ -112,3 +112,67 @@ def test_transaction_conflicts_are_retried_on_the_ticket_write_and_the_counters(
     assert len(dynamo.batch_get(deployment.outputs["TicketsTableName"], "ticket_id", [f"{run}-{i}" for i in range(5)], "ticket_id")) == 5
     assert counters(deployment, run)["volume"] == 5
     assert dynamo.get(deployment.outputs["FilesTableName"], {"file_id": file_id})["tickets_stored"] == 5
+
+
+def _ticket_calls(deployment, run_chunks):
+    """Counts the ticket-table reads (ids asked for) and puts of the enrich calls in `run_chunks()`."""
+    aws_adapter.client.cache_clear()
+    ddb = aws_adapter.client("dynamodb")
+    tickets_table = deployment.outputs["TicketsTableName"]
+    asked: list[int] = []
+    puts: list[str] = []
+
+    def read(params, **_):
+        keys = (params.get("RequestItems") or {}).get(tickets_table, {}).get("Keys") or []
+        if keys:
+            asked.append(len(keys))
+
+    def put(params, **_):
+        if params.get("TableName") == tickets_table:
+            puts.append(params["Item"]["ticket_id"]["S"])
+
+    ddb.meta.events.register("provide-client-params.dynamodb.BatchGetItem", read)
+    ddb.meta.events.register("provide-client-params.dynamodb.PutItem", put)
+    try:
+        run_chunks()
+    finally:
+        ddb.meta.events.unregister("provide-client-params.dynamodb.BatchGetItem", read)
+        ddb.meta.events.unregister("provide-client-params.dynamodb.PutItem", put)
+        aws_adapter.client.cache_clear()
+    return asked, puts
+
+
+def test_a_new_chunk_reads_only_probes_and_an_overlapping_one_skips_the_stored_tickets(deployment, enrich):
+    """The duplicate check before enriching reads 16 evenly spaced tickets of a chunk, and the rest
+    only when one of those is stored: a new chunk pays 16 reads, not one per ticket; a re-upload
+    (same tickets, another file) is still found and not enriched or written again."""
+    from supportlens.logic.enrich import DUPLICATE_PROBES
+
+    run = uuid.uuid4().hex[:8]
+    first, again = file_row(deployment, f"{run}-a", 100), file_row(deployment, f"{run}-b", 100)
+    tickets = [ticket(run, i) for i in range(100)]
+    asked, puts = _ticket_calls(deployment, lambda: enrich([batch(first, 0, tickets)]))
+    assert sum(asked) == DUPLICATE_PROBES and len(puts) == 100
+    asked, puts = _ticket_calls(deployment, lambda: enrich([batch(again, 0, tickets)]))
+    assert sum(asked) == 100 and puts == []  # every ticket read, none enriched or put again
+    lineages = [dynamo.get(deployment.outputs["FilesTableName"], {"file_id": f}) for f in (first, again)]
+    assert [(x["tickets_stored"], x["duplicates"]) for x in lineages] == [(100, 0), (0, 100)]
+    assert counters(deployment, run)["volume"] == 100
+
+
+def test_a_stored_ticket_the_probes_miss_is_still_counted_once(deployment, enrich):
+    """A chunk sharing one ticket (between two probes) with a stored chunk: not read before enriching,
+    its conditional put fails, and it is a duplicate in the lineage and the counters, as before."""
+    from supportlens.logic.enrich import probe_positions
+
+    run = uuid.uuid4().hex[:8]
+    shared = next(p for p in range(100) if p not in probe_positions(100))
+    first, second = file_row(deployment, f"{run}-a", 1), file_row(deployment, f"{run}-b", 100)
+    enrich([batch(first, 0, [ticket(run, shared)])])
+    asked, puts = _ticket_calls(deployment, lambda: enrich([batch(second, 0, [ticket(run, i) for i in range(100)])]))
+    assert sum(asked) == len(probe_positions(100)) and len(puts) == 100  # the shared one was tried and lost
+    lineage = dynamo.get(deployment.outputs["FilesTableName"], {"file_id": second})
+    assert (lineage["tickets_stored"], lineage["duplicates"]) == (99, 1)
+    assert counters(deployment, run)["volume"] == 100
+    owner = dynamo.batch_get(deployment.outputs["TicketsTableName"], "ticket_id", [f"{run}-{shared}"], "ticket_id, chunk_id")
+    assert owner[f"{run}-{shared}"]["chunk_id"] == f"{first}#chunk0"

@@ -38,9 +38,9 @@ R = TypeVar("R")
 CALL_WORKERS = 8  # concurrent single-item calls; below the client's max_pool_connections (20)
 
 
-def parallel_calls(fn: Callable[[T], R], args: list[T]) -> list[R]:
-    """fn over args in order, a few calls at a time (boto3 clients are thread-safe); one call runs inline."""
+def parallel_calls(fn: Callable[[T], R], args: list[T], workers: int = CALL_WORKERS) -> list[R]:
+    """fn over args in order, `workers` calls at a time (boto3 clients are thread-safe); one call runs inline."""
     if len(args) <= 1:
         return [fn(a) for a in args]
-    with ThreadPoolExecutor(max_workers=min(CALL_WORKERS, len(args))) as pool:
+    with ThreadPoolExecutor(max_workers=min(workers, len(args))) as pool:
         return list(pool.map(fn, args))

@@ -53,15 +53,23 @@ def record_behaviour(items: list[dict[str, Any]], settings: Settings, chunk_id: 
             customer = str(item["author_id"])
             latest[customer] = max(latest.get(customer, ""), item["day"])
 
-    def read(customer_day: tuple[str, str]) -> dict[str, Any] | None:
+    def read(customer_day: tuple[str, str]) -> tuple[dict[str, Any] | None, float]:
         customer, day = customer_day
         start = (date.fromisoformat(day) - timedelta(days=behaviour.WINDOW_DAYS - 1)).isoformat()
-        return behaviour.profile(customer, dynamo.query_sk_from(table, f"customer#{customer}", start), now)
+        rows = dynamo.query_sk_from(table, f"customer#{customer}", start)  # "profile" sorts after every day: read too
+        before = next((float(r.get("score") or 0) for r in rows if r.get("sk") == "profile"), 0.0)
+        return behaviour.profile(customer, rows, now), before
 
-    profiles = [p for p in parallel_calls(read, sorted(latest.items())) if p is not None]
+    refreshed = [(p, before) for p, before in parallel_calls(read, sorted(latest.items())) if p is not None]
+    profiles = [p for p, _ in refreshed]
     writes = []
-    for prof in profiles:
+    for prof, before in refreshed:
         writes.append(prof)
+        if not prof["score"] and not before:
+            # Only a score reaches the alert rule and the report (>= 0.5): a customer who scores 0 and
+            # scored 0 before (one refund claim is within its allowance) needs no index row; one whose
+            # score fell to 0 gets it, so no stale higher score stays the newest.
+            continue
         writes.append({
             "pk": f"behaviour#{now.date().isoformat()}", "sk": prof["customer_id"], "score": prof["score"],
             "reasons": prof["reasons"], "window_start": prof["window_start"], "window_end": prof["window_end"],
