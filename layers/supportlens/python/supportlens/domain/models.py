@@ -125,11 +125,11 @@ class _KeyTable:
         # home and its place is taken, so a lookup that meets an empty slot can stop.
         rank = np.arange(len(keys))
         slot = np.maximum.accumulate(home - rank) + rank if len(keys) else rank
+        self.max_probes = int((slot - home).max()) + 1 if len(keys) else 1
         size = max(1 << (64 - int(self.shift)), int(slot[-1]) + 1 if len(keys) else 0) + 1  # + 1: a run ends empty
         self.keys = np.full(size, self._EMPTY, dtype=np.int64)
         self.ids = np.zeros(size, dtype=np.int64)
         self.keys[slot], self.ids[slot] = keys, ids
-        self.max_probes = int((slot - home).max()) + 1 if len(keys) else 1
         self.sorted_keys, self.sorted_ids = keys, ids
         self.duplicates = bool(len(keys) > 1 and (keys[1:] == keys[:-1]).any())  # equal keys are neighbours
 
@@ -138,20 +138,24 @@ class _KeyTable:
 
     def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(positions in `keys` that are vocabulary terms, their ids)."""
-        hits, ids = [], []
-        todo = np.arange(len(keys))
         slot = self._slots(keys)
-        for _ in range(self.max_probes):  # no key sits further from its home than the farthest at build
+        found = self.keys[slot]
+        equal = found == keys
+        hits = [np.flatnonzero(equal)]
+        ids = [self.ids[slot[hits[0]]]]
+        # The first probe settles most keys (found, or an empty slot); the few others go on, a slot a round.
+        todo = np.flatnonzero(~equal & (found != self._EMPTY))
+        slot = slot[todo]
+        for _ in range(self.max_probes - 1):  # no key sits further from its home than the farthest at build
             if not len(todo):
                 break
+            slot = slot + 1
             found = self.keys[slot]
-            hit = found == keys[todo]
-            hits.append(todo[hit])
-            ids.append(self.ids[slot[hit]])
-            more = ~hit & (found != self._EMPTY)
-            todo, slot = todo[more], slot[more] + 1
-        if not hits:
-            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+            equal = found == keys[todo]
+            hits.append(todo[equal])
+            ids.append(self.ids[slot[equal]])
+            more = ~equal & (found != self._EMPTY)
+            todo, slot = todo[more], slot[more]
         return np.concatenate(hits), np.concatenate(ids)
 
     def export(self, prefix: str) -> dict[str, np.ndarray]:
