@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+import string
 import zlib
 from array import array
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 FORMAT = 1
 WORD_CACHE_SIZE = 100_000  # distinct words whose char_wb n-gram ids a block keeps (tens of MB at most)
 _WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's, for the char analyzers
+_PUNCTUATION = string.punctuation  # what VADER strips from words
 
 # Negation marking (sentiment): words after a negator, up to punctuation, get a "neg_" prefix.
 _NEGATORS = (
@@ -542,34 +544,42 @@ def _vader():
             if not self.emoji_chars.isdisjoint(text):
                 return super().polarity_scores(text)
             text = text.strip()
-            sentitext = vs.SentiText(text)
-            words = sentitext.words_and_emoticons
-            lower = [str(w).lower() for w in words]
+            # = SentiText(text): words stripped of leading/trailing punctuation unless <= 2 characters remain
+            words = [w if len(s := w.strip(_PUNCTUATION)) <= 2 else s for w in text.split()]
+            lower = [w.lower() for w in words]
+            lexicon = self.lexicon
+            if lexicon.keys().isdisjoint(lower):
+                # No lexicon word: every sentiment is 0 (boosters and "but" only scale others), and
+                # score_valence gives neu 1.0 for a text with words, all 0.0 for one without.
+                return {"neg": 0.0, "neu": 1.0 if words else 0.0, "pos": 0.0, "compound": 0.0}
+            n_caps = sum(map(str.isupper, words))
+            is_cap_diff = 0 < len(words) - n_caps < len(words)  # = allcap_differential(words)
             sentiments: list[float] = []
+            booster = vs.BOOSTER_DICT
+            last = len(words) - 1
             for i, item in enumerate(lower):
-                if item in vs.BOOSTER_DICT or (i < len(words) - 1 and item == "kind" and lower[i + 1] == "of"):
+                if item not in lexicon or item in booster or (i < last and item == "kind" and lower[i + 1] == "of"):
                     sentiments.append(0)
-                    continue
-                sentiments.append(self._valence(sentitext, words, lower, i))
-            sentiments = self._but_check(words, sentiments)
+                else:
+                    sentiments.append(self._valence(is_cap_diff, words, lower, i))
+            if "but" in lower:  # _but_check changes nothing otherwise
+                sentiments = self._but_check(words, sentiments)
             return self.score_valence(sentiments, text)
 
-        def _valence(self, sentitext, words: list[str], lower: list[str], i: int) -> float:
+        def _valence(self, is_cap_diff: bool, words: list[str], lower: list[str], i: int) -> float:
             item_lowercase = lower[i]
             lexicon = self.lexicon
-            if item_lowercase not in lexicon:
-                return 0
             valence = lexicon[item_lowercase]
             if item_lowercase == "no" and i != len(words) - 1 and lower[i + 1] in lexicon:
                 valence = 0.0
             if (i > 0 and lower[i - 1] == "no") or (i > 1 and lower[i - 2] == "no") \
                     or (i > 2 and lower[i - 3] == "no" and lower[i - 1] in ["or", "nor"]):
                 valence = lexicon[item_lowercase] * vs.N_SCALAR
-            if words[i].isupper() and sentitext.is_cap_diff:
+            if words[i].isupper() and is_cap_diff:
                 valence = valence + vs.C_INCR if valence > 0 else valence - vs.C_INCR
             for start_i in range(0, 3):
                 if i > start_i and lower[i - (start_i + 1)] not in lexicon:
-                    s = vs.scalar_inc_dec(words[i - (start_i + 1)], valence, sentitext.is_cap_diff)
+                    s = vs.scalar_inc_dec(words[i - (start_i + 1)], valence, is_cap_diff)
                     if start_i == 1 and s != 0:
                         s = s * 0.95
                     if start_i == 2 and s != 0:
