@@ -172,3 +172,23 @@ def test_a_stale_index_is_ignored(tmp_path):
     assert models._read_index(tmp_path / "m", (tmp_path / "m" / "vocab.json").read_bytes()) is not None
     np.testing.assert_array_equal(models.TextModel.load(tmp_path / "m").components[0].blocks[1].counts(texts).toarray(),
                                   reference.counts(texts).toarray())
+
+
+@pytest.mark.parametrize("task", ["sentiment", "abuse"])
+def test_shipped_models_give_the_string_paths_scores_on_the_sample(task):
+    """Old == new on real text: the bundled TWCS sample scored with the indexes and with the string path."""
+    import csv
+
+    from supportlens.domain import text as textlib
+    from tests.conftest import SAMPLE
+
+    with SAMPLE.open(newline="", encoding="utf-8") as fh:
+        rows = [r["text"] for r in csv.DictReader(fh)]
+    texts = rows[:600] + [textlib.mask_pii(textlib.clean_text(r))[0] for r in rows[600:1200]]
+    fast = models.TextModel.load(models.shipped_model_path(task))
+    slow = models.TextModel.load(models.shipped_model_path(task))
+    for block in (b for c in slow.components for b in c.blocks):
+        block._index = None
+    assert any(b._index is not None for c in fast.components for b in c.blocks)
+    for i in range(0, len(texts), 100):
+        np.testing.assert_array_equal(fast.proba(texts[i : i + 100]), slow.proba(texts[i : i + 100]))
