@@ -7,6 +7,8 @@ import json
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import sparse
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -297,3 +299,26 @@ def test_fast_vader_gives_vaders_scores_on_the_shared_corpora():
     reference, fast = SentimentIntensityAnalyzer(), models._vader()
     differ = [t for t in texts if fast.polarity_scores(t) != reference.polarity_scores(t)]
     assert len(texts) > 20_000 and not differ, differ[:3]
+
+
+_VADER_WORDS = ["good", "bad", "GOOD", "Bad", "no", "not", "never", "so", "this", "but", "BUT", "kind", "of", "very",
+                "VERY", "least", "at", "without", "doubt", "or", "nor", "the", "bomb", "isn't", "hate", "love", "ok",
+                "extremely", "barely", "cut", "mustard", "yeah", "right", ":)", ":(", "!!", "?", "??", "'good'", "(bad)",
+                "wifi", "flight", "delayed", "", "😀", "\u00a0", "n't", "HATE", "kinda", "sort"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.one_of(st.sampled_from(_VADER_WORDS), st.text(max_size=6)), max_size=14),
+       st.sampled_from([" ", "  ", "\n", ", ", "! "]))
+def test_fast_vader_gives_vaders_scores_on_generated_texts(words, separator):
+    text = separator.join(words)
+    assert models._vader().polarity_scores(text) == _REFERENCE_VADER.polarity_scores(text)
+
+
+def _reference_vader():
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    return SentimentIntensityAnalyzer()
+
+
+_REFERENCE_VADER = _reference_vader()

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import json
 import re
+import string
+import zlib
 from array import array
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from itertools import repeat
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,7 @@ MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 FORMAT = 1
 WORD_CACHE_SIZE = 100_000  # distinct words whose char_wb n-gram ids a block keeps (tens of MB at most)
 _WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's, for the char analyzers
+_PUNCTUATION = string.punctuation  # what VADER strips from words
 
 # Negation marking (sentiment): words after a negator, up to punctuation, get a "neg_" prefix.
 _NEGATORS = (
@@ -94,10 +97,251 @@ class Csr:
         return out
 
 
+def _utf32(text: str) -> np.ndarray:
+    """The code points of `text` (lone surrogates kept as they are, like Python's str)."""
+    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+class _KeyTable:
+    """Integer n-gram keys (>= 0) -> vocabulary ids: an open-addressing hash table (multiplicative
+    hash, linear probing, at most a quarter full) built and probed with numpy, one gather per probe
+    round for a whole batch. A binary search (np.searchsorted) costs ~17 dependent cache misses per
+    key; a probe here is one or two."""
+
+    _MULT = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing
+    _EMPTY = -1
+
+    def __init__(self, keys: np.ndarray, ids: np.ndarray, in_home_order: bool = False) -> None:
+        """`in_home_order`: the pairs are already sorted by home slot (as `export` gives them)."""
+        self.shift = np.uint64(64 - max(int(4 * len(keys)).bit_length(), 4))
+        keys, ids = np.asarray(keys, dtype=np.int64), np.asarray(ids, dtype=np.int64)
+        home = self._slots(keys)
+        if not in_home_order:
+            order = np.lexsort((keys, home))  # by home slot, then key: equal keys end up side by side
+            home, keys, ids = home[order], keys[order], ids[order]
+        elif len(home) > 1 and (home[1:] < home[:-1]).any():
+            raise ModelError("n-gram index: keys are not in the order of their slots")
+        # Linear probing, keys inserted in order of their home slot: each takes the first free slot from
+        # its home on, i.e. slot_i = max(home_i, slot_{i-1} + 1) = i + max over j <= i of (home_j - j).
+        # The table runs on past its last slot instead of wrapping around; every slot between a key's
+        # home and its place is taken, so a lookup that meets an empty slot can stop.
+        rank = np.arange(len(keys))
+        slot = np.maximum.accumulate(home - rank) + rank if len(keys) else rank
+        self.max_probes = int((slot - home).max()) + 1 if len(keys) else 1
+        size = max(1 << (64 - int(self.shift)), int(slot[-1]) + 1 if len(keys) else 0) + 1  # + 1: a run ends empty
+        self.keys = np.full(size, self._EMPTY, dtype=np.int64)
+        self.ids = np.zeros(size, dtype=np.int64)
+        self.keys[slot], self.ids[slot] = keys, ids
+        self.sorted_keys, self.sorted_ids = keys, ids
+        self.duplicates = bool(len(keys) > 1 and (keys[1:] == keys[:-1]).any())  # equal keys are neighbours
+
+    def _slots(self, keys: np.ndarray) -> np.ndarray:
+        return ((keys.astype(np.uint64) * self._MULT) >> self.shift).astype(np.int64)
+
+    def lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(positions in `keys` that are vocabulary terms, their ids)."""
+        slot = self._slots(keys)
+        found = self.keys[slot]
+        equal = found == keys
+        hits = [np.flatnonzero(equal)]
+        ids = [self.ids[slot[hits[0]]]]
+        # The first probe settles most keys (found, or an empty slot); the few others go on, a slot a round.
+        todo = np.flatnonzero(~equal & (found != self._EMPTY))
+        slot = slot[todo]
+        for _ in range(self.max_probes - 1):  # no key sits further from its home than the farthest at build
+            if not len(todo):
+                break
+            slot = slot + 1
+            found = self.keys[slot]
+            equal = found == keys[todo]
+            hits.append(todo[equal])
+            ids.append(self.ids[slot[equal]])
+            more = ~equal & (found != self._EMPTY)
+            todo, slot = todo[more], slot[more]
+        return np.concatenate(hits), np.concatenate(ids)
+
+    def export(self, prefix: str) -> dict[str, np.ndarray]:
+        id_type = np.int32 if len(self.sorted_ids) < 2**31 else np.int64
+        return {f"{prefix}.keys": self.sorted_keys, f"{prefix}.ids": self.sorted_ids.astype(id_type)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str) -> _KeyTable:
+        return cls(arrays[f"{prefix}.keys"], arrays[f"{prefix}.ids"], in_home_order=True)
+
+
+def _keys(digits: np.ndarray, starts: np.ndarray, lengths: np.ndarray, n_range: range, base: int,
+          skip: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(key, term index) of every term of n_range's lengths: `digits[start : start + n]` in base `base`."""
+    keys, ids = [], []
+    for n in n_range:
+        terms = np.flatnonzero((lengths == n) if skip is None else (lengths == n) & ~skip)
+        window = digits[starts[terms, None] + np.arange(n)]
+        keys.append((window * np.int64(base) ** np.arange(n - 1, -1, -1, dtype=np.int64)).sum(axis=1))
+        ids.append(terms)
+    return np.concatenate(keys), np.concatenate(ids)
+
+
+def _window_ids(digits: np.ndarray, row_of: np.ndarray, base: int, min_n: int, max_n: int, table: _KeyTable,
+                same_row: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(row, id) of every window of min_n..max_n consecutive digits whose key (the digits in base
+    `base`) is in `table`; `same_row`: only windows within one row. Exactness needs only a nonzero
+    first digit (a key whose first digit is 0 is the key of a shorter window); a window with any 0
+    digit (unknown character or token) is no term, and is not looked up."""
+    known = digits != 0
+    keys, starts = [], []
+    if min_n == 1:
+        starts.append(np.flatnonzero(known))
+        keys.append(digits[starts[-1]])
+    key, valid = digits, known
+    for n in range(2, max_n + 1):
+        m = len(digits) - n + 1
+        if m <= 0:
+            break
+        key = key[:m] * base + digits[n - 1 :]
+        valid = valid[:m] & known[n - 1 :]
+        if same_row:
+            valid &= row_of[:m] == row_of[n - 1 :]
+        if n >= min_n:
+            starts.append(np.flatnonzero(valid))
+            keys.append(key[starts[-1]])
+    if not keys:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    hit, ids = table.lookup(np.concatenate(keys))
+    return row_of[np.concatenate(starts)[hit]], ids
+
+
+class _CharWbIndex:
+    """scikit-learn's char_wb n-grams -> vocabulary ids for a whole batch in numpy, no n-gram strings.
+
+    Each character of the vocabulary gets a code 1..A (0: a character no term has), and an n-gram
+    the integer key sum(code_k << bits * (n - 1 - k)): with n * bits <= 63 this is exact (injective,
+    no hashing, no collisions), and keys of different lengths never meet because a term's first
+    code is never 0. A batch becomes one string: every document's words, each padded with one
+    space either side (" w1  w2 "), documents one after the other. A window of n characters is a
+    char_wb n-gram exactly when it holds no two adjacent spaces (they only occur where one padded
+    word ends and the next begins), which also gives scikit-learn's short-word rule for free: a
+    padded word of length L <= max_n yields its windows up to size L, the last of them the whole
+    word, once. That needs min_n <= 3 (a padded word is never shorter); `build` says None otherwise.
+    Terms with two adjacent spaces (no char_wb n-gram has them) are not keyed, so a window across
+    two words never matches and needs no test.
+    """
+
+    def __init__(self, alphabet: np.ndarray, table: _KeyTable, min_n: int, max_n: int, lowercase: bool) -> None:
+        self.min_n, self.max_n, self.lowercase = min_n, max_n, lowercase
+        self.alphabet = np.asarray(alphabet, dtype=np.uint32)
+        self.bits = max(int(len(alphabet)).bit_length(), 1)
+        if self.bits * max_n > 63:
+            raise OverflowError(f"{len(alphabet)} characters: {max_n}-gram keys would not fit in 63 bits")
+        # code point -> code (0: no term has it); the last entry stands for every code point above
+        self.codes = np.zeros(int(alphabet[-1]) + 2 if len(alphabet) else 1, dtype=np.min_scalar_type(len(alphabet)))
+        self.codes[self.alphabet] = np.arange(1, len(alphabet) + 1)
+        self.index = table
+        self.n_keyed = len(table.sorted_keys)
+
+    @classmethod
+    def build(cls, vocabulary: list[str], min_n: int, max_n: int, lowercase: bool,
+              arrays: dict[str, np.ndarray] | None = None, prefix: str = "") -> _CharWbIndex | None:
+        """The index (from `arrays`, as `export` wrote them, when given), or None where it cannot be
+        exact (1-grams, short-word terms, too many characters)."""
+        if not 2 <= min_n <= 3 or max_n < min_n:
+            return None
+        try:
+            if arrays is not None:
+                return cls(arrays[f"{prefix}.alphabet"], _KeyTable.from_arrays(arrays, prefix), min_n, max_n, lowercase)
+            lengths = np.fromiter(map(len, vocabulary), dtype=np.int64, count=len(vocabulary))
+            points = _utf32("".join(vocabulary))
+            alphabet = np.unique(points)
+            if max(int(len(alphabet)).bit_length(), 1) * max_n > 63:
+                return None
+            codes = np.searchsorted(alphabet, points).astype(np.int64) + 1
+            term_of = np.repeat(np.arange(len(vocabulary)), lengths)
+            double = np.zeros(len(vocabulary), dtype=bool)  # terms with "  ": never a char_wb n-gram
+            double[term_of[:-1][(points[:-1] == 32) & (points[1:] == 32) & (term_of[:-1] == term_of[1:])]] = True
+            # other lengths are no char_wb n-gram either: never looked up
+            keys, ids = _keys(codes, np.cumsum(lengths) - lengths, lengths, range(min_n, max_n + 1),
+                              1 << max(int(len(alphabet)).bit_length(), 1), double)
+            return cls(alphabet, _KeyTable(keys, ids), min_n, max_n, lowercase)
+        except OverflowError:
+            return None
+
+    def export(self, prefix: str) -> dict[str, np.ndarray]:
+        return {f"{prefix}.alphabet": self.alphabet, **self.index.export(prefix)}
+
+    def rows_ids(self, docs: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(document row, vocabulary id) of every char_wb n-gram of `docs` that is a vocabulary term."""
+        lower = self.lowercase
+        parts = [" " + "  ".join((doc.lower() if lower else doc).split()) + " " for doc in docs]
+        points = _utf32("".join(parts))
+        codes = self.codes[np.minimum(points, len(self.codes) - 1)].astype(np.int64)
+        row_of = np.repeat(np.arange(len(docs), dtype=np.int64), np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)))
+        # (no window across two words or documents matches: it holds "  ", which no keyed term does)
+        return _window_ids(codes, row_of, 1 << self.bits, self.min_n, self.max_n, self.index, False)
+
+
+class _WordIndex:
+    """scikit-learn's word n-grams -> vocabulary ids for a whole batch in numpy: tokens are looked up
+    once each (ids 1..T of the tokens the vocabulary's terms are made of, 0 for any other), and an
+    n-gram of tokens is the integer key sum(id_k * (T + 1) ** (n - 1 - k)), exact while
+    (T + 1) ** max_n < 2 ** 63. A term is its tokens joined by " ", so splitting it on " " gives them
+    back as long as no token holds a space: `rows_ids` answers None for a batch where one does."""
+
+    def __init__(self, tokens: list[str], table: _KeyTable, min_n: int, max_n: int) -> None:
+        self.min_n, self.max_n = min_n, max_n
+        self.tokens = dict(zip(tokens, range(1, len(tokens) + 1)))
+        self.base = len(tokens) + 1
+        if len(self.tokens) != len(tokens) or self.base ** max_n >= 2**63:
+            raise OverflowError(f"{len(tokens)} tokens: {max_n}-gram keys would not fit in 63 bits")
+        self.index = table
+        self.n_keyed = len(table.sorted_keys)
+
+    @classmethod
+    def build(cls, vocabulary: list[str], min_n: int, max_n: int,
+              arrays: dict[str, np.ndarray] | None = None, prefix: str = "") -> _WordIndex | None:
+        """The index (from `arrays`, as `export` wrote them, when given), or None where its keys would
+        not fit in 63 bits."""
+        if min_n < 1 or max_n < min_n:
+            return None
+        try:
+            if arrays is not None:
+                tokens = bytes(arrays[f"{prefix}.tokens"]).decode("utf-8", "surrogatepass").split(" ")
+                return cls(tokens, _KeyTable.from_arrays(arrays, prefix), min_n, max_n)
+            parts = " ".join(vocabulary).split(" ")
+            tokens = list(dict.fromkeys(parts))
+            if (len(tokens) + 1) ** max_n >= 2**63:
+                return None
+            ids_of = dict(zip(tokens, range(1, len(tokens) + 1)))
+            token_ids = np.fromiter(map(ids_of.__getitem__, parts), dtype=np.int64, count=len(parts))
+            # a term's size in tokens: where its first token is in `parts` (terms are joined by one " " too)
+            ends = np.cumsum(np.fromiter(map(len, parts), dtype=np.int64, count=len(parts)) + 1)
+            term_ends = np.cumsum(np.fromiter(map(len, vocabulary), dtype=np.int64, count=len(vocabulary)) + 1)
+            first = np.concatenate([[True], np.isin(ends[:-1], term_ends)])
+            starts = np.flatnonzero(first) if vocabulary else np.zeros(0, dtype=np.int64)
+            sizes = np.diff(np.append(starts, len(parts)))
+            keys, ids = _keys(token_ids, starts, sizes, range(min_n, max_n + 1), len(tokens) + 1)
+            return cls(tokens, _KeyTable(keys, ids), min_n, max_n)
+        except OverflowError:
+            return None
+
+    def export(self, prefix: str) -> dict[str, np.ndarray]:
+        joined = " ".join(self.tokens).encode("utf-8", "surrogatepass")
+        return {f"{prefix}.tokens": np.frombuffer(joined, dtype=np.uint8), **self.index.export(prefix)}
+
+    def rows_ids(self, token_lists: list[list[str]]) -> tuple[np.ndarray, np.ndarray] | None:
+        flat = [t for tokens in token_lists for t in tokens]
+        if " " in "".join(flat):
+            return None
+        ids = np.fromiter(map(self.tokens.get, flat, repeat(0)), dtype=np.int64, count=len(flat))
+        row_of = np.repeat(np.arange(len(token_lists), dtype=np.int64),
+                           np.fromiter(map(len, token_lists), dtype=np.int64, count=len(token_lists)))
+        return _window_ids(ids, row_of, self.base, self.min_n, self.max_n, self.index, True)
+
+
 class TfidfBlock:
     """scikit-learn's TfidfVectorizer.transform, in numpy."""
 
-    def __init__(self, config: dict[str, Any], vocabulary: list[str], idf: np.ndarray | None) -> None:
+    def __init__(self, config: dict[str, Any], vocabulary: list[str], idf: np.ndarray | None,
+                 index: dict[str, np.ndarray] | None = None) -> None:
+        """`index`: the block's n-gram index as `index_arrays` wrote it (else it is built from the vocabulary)."""
         self.name = str(config["name"])
         self.analyzer = config.get("analyzer", "word")
         if self.analyzer not in ("word", "char", "char_wb"):
@@ -111,14 +355,26 @@ class TfidfBlock:
         self.norm = config.get("norm", "l2")
         if self.norm not in ("l2", "l1", None):
             raise ModelError(f"{self.name}: unsupported norm {self.norm!r}")
-        self.vocabulary = {term: i for i, term in enumerate(vocabulary)}
-        if len(self.vocabulary) != len(vocabulary):
-            raise ModelError(f"{self.name}: duplicate terms in the vocabulary")
+        self.terms = vocabulary
         self.n_features = len(vocabulary)
+        # Batch lookups in numpy where the vocabulary allows (exact integer keys, see the classes).
+        self._index: _CharWbIndex | _WordIndex | None = None
+        if self.analyzer == "char_wb":
+            self._index = _CharWbIndex.build(vocabulary, self.min_n, self.max_n, self.lowercase, index, self.name)
+        elif self.analyzer == "word":
+            self._index = _WordIndex.build(vocabulary, self.min_n, self.max_n, index, self.name)
+        if self._index is None or self._index.n_keyed != self.n_features or self._index.index.duplicates:
+            if len(self.vocabulary) != self.n_features:  # (an index keys every term: distinct keys, distinct terms)
+                raise ModelError(f"{self.name}: duplicate terms in the vocabulary")
         self._word_ids: dict[str, tuple[int, ...]] = {}  # char_wb: word -> ids of its n-grams
         self.idf = None if idf is None else np.asarray(idf, dtype=np.float64)
         if self.idf is not None and self.idf.shape != (self.n_features,):
             raise ModelError(f"{self.name}: idf has shape {self.idf.shape}, vocabulary has {self.n_features} terms")
+
+    @cached_property
+    def vocabulary(self) -> dict[str, int]:
+        """term -> feature index (the string path; blocks with a numpy index build it only when asked)."""
+        return {term: i for i, term in enumerate(self.terms)}
 
     # ---- analyzers (scikit-learn's algorithms, term for term)
     def analyze(self, doc: str) -> list[str]:
@@ -129,6 +385,13 @@ class TfidfBlock:
         if self.analyzer == "char":
             return self._char_ngrams(doc)
         return self._char_wb_ngrams(doc)
+
+    def _tokens(self, doc: str) -> list[str]:
+        """The word analyzer's tokens, stop words removed (before n-grams are formed)."""
+        tokens = self.token_pattern.findall(doc.lower() if self.lowercase else doc)
+        if self.stop_words is not None:
+            tokens = [w for w in tokens if w not in self.stop_words]
+        return tokens
 
     def _word_ngrams(self, tokens: list[str]) -> list[str]:
         if self.stop_words is not None:
@@ -209,7 +472,15 @@ class TfidfBlock:
     def counts(self, docs: list[str]) -> Csr:
         n_features = max(self.n_features, 1)
         lengths = np.zeros(len(docs), dtype=np.int64)
-        if self.analyzer == "char_wb":
+        index = self._index
+        found_ids = None
+        if isinstance(index, _CharWbIndex):
+            found_ids = index.rows_ids(docs)
+        elif index is not None:
+            found_ids = index.rows_ids([self._tokens(doc) for doc in docs])
+        if found_ids is not None:
+            rows, ids = found_ids
+        elif self.analyzer == "char_wb":
             found = array("q")  # C int64s end to end: no Python int list to convert
             ends = []
             for doc in docs:
@@ -273,34 +544,42 @@ def _vader():
             if not self.emoji_chars.isdisjoint(text):
                 return super().polarity_scores(text)
             text = text.strip()
-            sentitext = vs.SentiText(text)
-            words = sentitext.words_and_emoticons
-            lower = [str(w).lower() for w in words]
+            # = SentiText(text): words stripped of leading/trailing punctuation unless <= 2 characters remain
+            words = [w if len(s := w.strip(_PUNCTUATION)) <= 2 else s for w in text.split()]
+            lower = [w.lower() for w in words]
+            lexicon = self.lexicon
+            if lexicon.keys().isdisjoint(lower):
+                # No lexicon word: every sentiment is 0 (boosters and "but" only scale others), and
+                # score_valence gives neu 1.0 for a text with words, all 0.0 for one without.
+                return {"neg": 0.0, "neu": 1.0 if words else 0.0, "pos": 0.0, "compound": 0.0}
+            n_caps = sum(map(str.isupper, words))
+            is_cap_diff = 0 < len(words) - n_caps < len(words)  # = allcap_differential(words)
             sentiments: list[float] = []
+            booster = vs.BOOSTER_DICT
+            last = len(words) - 1
             for i, item in enumerate(lower):
-                if item in vs.BOOSTER_DICT or (i < len(words) - 1 and item == "kind" and lower[i + 1] == "of"):
+                if item not in lexicon or item in booster or (i < last and item == "kind" and lower[i + 1] == "of"):
                     sentiments.append(0)
-                    continue
-                sentiments.append(self._valence(sentitext, words, lower, i))
-            sentiments = self._but_check(words, sentiments)
+                else:
+                    sentiments.append(self._valence(is_cap_diff, words, lower, i))
+            if "but" in lower:  # _but_check changes nothing otherwise
+                sentiments = self._but_check(words, sentiments)
             return self.score_valence(sentiments, text)
 
-        def _valence(self, sentitext, words: list[str], lower: list[str], i: int) -> float:
+        def _valence(self, is_cap_diff: bool, words: list[str], lower: list[str], i: int) -> float:
             item_lowercase = lower[i]
             lexicon = self.lexicon
-            if item_lowercase not in lexicon:
-                return 0
             valence = lexicon[item_lowercase]
             if item_lowercase == "no" and i != len(words) - 1 and lower[i + 1] in lexicon:
                 valence = 0.0
             if (i > 0 and lower[i - 1] == "no") or (i > 1 and lower[i - 2] == "no") \
                     or (i > 2 and lower[i - 3] == "no" and lower[i - 1] in ["or", "nor"]):
                 valence = lexicon[item_lowercase] * vs.N_SCALAR
-            if words[i].isupper() and sentitext.is_cap_diff:
+            if words[i].isupper() and is_cap_diff:
                 valence = valence + vs.C_INCR if valence > 0 else valence - vs.C_INCR
             for start_i in range(0, 3):
                 if i > start_i and lower[i - (start_i + 1)] not in lexicon:
-                    s = vs.scalar_inc_dec(words[i - (start_i + 1)], valence, sentitext.is_cap_diff)
+                    s = vs.scalar_inc_dec(words[i - (start_i + 1)], valence, is_cap_diff)
                     if start_i == 1 and s != 0:
                         s = s * 0.95
                     if start_i == 2 and s != 0:
@@ -400,7 +679,8 @@ class LinearComponent:
     expit(-(a * (x.w + b) + c)) over the folds, i.e. P(class 1)).
     """
 
-    def __init__(self, config: dict[str, Any], vocab: dict[str, list[str]], arrays: dict[str, np.ndarray]) -> None:
+    def __init__(self, config: dict[str, Any], vocab: dict[str, list[str]], arrays: dict[str, np.ndarray],
+                 index: dict[str, np.ndarray] | None = None) -> None:
         self.name = str(config["name"])
         self.head = config["head"]
         if self.head not in ("softmax", "binary", "calibrated"):
@@ -412,7 +692,8 @@ class LinearComponent:
                 terms = vocab[block["name"]]
             except KeyError:
                 raise ModelError(f"{self.name}: no vocabulary for block {block['name']!r}") from None
-            self.blocks.append(TfidfBlock(block, terms, arrays.get(f"{block['name']}.idf")))
+            shipped = index if index is not None and f"{block['name']}.keys" in index else None
+            self.blocks.append(TfidfBlock(block, terms, arrays.get(f"{block['name']}.idf"), shipped))
         self.dense = [(d["kind"], float(d.get("scale", 1.0))) for d in config.get("dense", [])]
         for kind, _ in self.dense:
             if kind not in DENSE_FEATURES:
@@ -456,7 +737,9 @@ class LinearComponent:
 class TextModel:
     """A loaded model directory: one or more components and how they combine."""
 
-    def __init__(self, meta: dict[str, Any], vocab: dict[str, list[str]], arrays: dict[str, np.ndarray], path: Path | None = None) -> None:
+    def __init__(self, meta: dict[str, Any], vocab: dict[str, list[str]], arrays: dict[str, np.ndarray], path: Path | None = None,
+                 index: dict[str, np.ndarray] | None = None) -> None:
+        """`index`: the n-gram indexes of `write_index` (optional: built from the vocabularies without)."""
         if meta.get("format") != FORMAT:
             raise ModelError(f"unsupported model format {meta.get('format')!r} (this code reads {FORMAT})")
         self.meta = meta
@@ -466,7 +749,7 @@ class TextModel:
         self.version = str(meta.get("version", "unknown"))
         self.classes = list(meta["classes"])
         self.options = meta.get("preprocess", {})
-        self.components = [LinearComponent(c, vocab, arrays) for c in meta["components"]]
+        self.components = [LinearComponent(c, vocab, arrays, index) for c in meta["components"]]
         self.combine = meta.get("combine")
         self.threshold = float(meta.get("threshold", 0.5))
         if len(self.components) > 1 and not self.combine:
@@ -477,12 +760,22 @@ class TextModel:
         path = Path(path)
         try:
             meta = json.loads((path / "model.json").read_text(encoding="utf-8"))
-            vocab = json.loads((path / "vocab.json").read_text(encoding="utf-8"))
+            vocab_bytes = (path / "vocab.json").read_bytes()
+            vocab = json.loads(vocab_bytes.decode("utf-8"))
             with np.load(path / "arrays.npz", allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
         except (OSError, json.JSONDecodeError, ValueError) as exc:
             raise ModelError(f"cannot load model from {path}: {exc}") from exc
-        return cls(meta, vocab, arrays, path)
+        return cls(meta, vocab, arrays, path, _read_index(path, vocab_bytes))
+
+    def index_arrays(self) -> dict[str, np.ndarray]:
+        """The blocks' n-gram indexes as plain arrays (what `write_index` stores)."""
+        out: dict[str, np.ndarray] = {}
+        for component in self.components:
+            for block in component.blocks:
+                if block._index is not None:
+                    out.update(block._index.export(block.name))
+        return out
 
     def proba(self, texts: list[str]) -> np.ndarray:
         """Binary models: (n,) P(positive class = classes[1]). Multiclass: (n, k)."""
@@ -506,6 +799,35 @@ class TextModel:
         if p.ndim == 1:
             return [self.classes[1] if v >= self.threshold else self.classes[0] for v in p]
         return [self.classes[i] for i in p.argmax(axis=1)]
+
+
+INDEX_FILE = "index.npz"  # optional: the blocks' n-gram indexes, so loading need not build them
+INDEX_FORMAT = 1  # the key scheme and hash of _CharWbIndex, _WordIndex and _KeyTable
+
+
+def _read_index(path: Path, vocab_bytes: bytes) -> dict[str, np.ndarray] | None:
+    """The stored indexes when they were written for this vocab.json (its CRC-32) and this code's key
+    scheme; None (build them) for a model without one or with a stale one."""
+    try:
+        with np.load(path / INDEX_FILE, allow_pickle=False) as npz:
+            index = {k: npz[k] for k in npz.files}
+    except (OSError, ValueError):
+        return None
+    if int(index.pop("index_format", -1)) != INDEX_FORMAT or int(index.pop("vocab_crc32", -1)) != zlib.crc32(vocab_bytes):
+        return None
+    return index
+
+
+def write_index(path: str | Path) -> TextModel:
+    """Build the n-gram indexes of the model in `path` and store them beside it (INDEX_FILE): ≈ 0.1 s
+    less CPU per cold start for the shipped models. Returns the model."""
+    path = Path(path)
+    (path / INDEX_FILE).unlink(missing_ok=True)
+    model = TextModel.load(path)  # built from the vocabularies
+    arrays = model.index_arrays()
+    np.savez_compressed(path / INDEX_FILE, index_format=np.int64(INDEX_FORMAT),
+                        vocab_crc32=np.int64(zlib.crc32((path / "vocab.json").read_bytes())), **arrays)
+    return model
 
 
 def shipped_model_path(task: str) -> Path:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..domain.models import FORMAT, TextModel
+from ..domain.models import FORMAT, TextModel, write_index
 
 DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 
@@ -93,4 +93,4 @@ def write_model(
     (path / "model.json").write_text(json.dumps(meta, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     (path / "vocab.json").write_text(json.dumps(vocab, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")
     np.savez_compressed(path / "arrays.npz", **arrays)
-    return TextModel.load(path)
+    return write_index(path)  # loads it back, with the n-gram indexes stored for fast loading
