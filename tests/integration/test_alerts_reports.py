@@ -469,11 +469,12 @@ def test_report_breakdowns_trends_and_alerts_of_the_period(cloud, ingested):
     s, data = report["summary"], report["data"]
     mine = _in(ingested, data.start, data.end)
     for key, field_name in (("by_region", "region"), ("by_tier", "tier"), ("by_industry", "industry")):
-        expected = Counter(str(t[field_name]).strip().lower() for t in mine if t.get(field_name))
+        expected = Counter(str(t[field_name]).strip() for t in mine if t.get(field_name))  # as the files spell them ("NA")
         assert expected, field_name
         assert {r["value"]: r["messages"] for r in s[key]["rows"]} == dict(expected)
         assert {r["value"]: r["escalations"] for r in s[key]["rows"] if r["escalations"]} == dict(
-            Counter(str(t[field_name]).strip().lower() for t in mine if t.get(field_name) and t.get("escalation")))
+            Counter(str(t[field_name]).strip() for t in mine if t.get(field_name) and t.get("escalation")))
+    assert {"EMEA", "NA", "APAC"} <= {r["value"] for r in s["by_region"]["rows"]}
     cases = [t for t in mine if t.get("delivery_status")]
     assert sum(r["cases"] for r in s["ftds_trend"]["rows"]) == len(cases) > 0
     assert sum(r["first_time_success"] for r in s["ftds_trend"]["rows"]) == sum(
@@ -493,6 +494,8 @@ def test_report_breakdowns_trends_and_alerts_of_the_period(cloud, ingested):
     for title in ("Tickets by region", "Tickets by customer tier", "Tickets by industry", "Most active customers",
                   "First-time delivery success (FTDS) over time", "Alerts by rule and channel"):
         assert title in html_body and title in report["text"]
+    region_table = html_body[html_body.index("Tickets by region"):html_body.index("Tickets by customer tier")]
+    assert ">NA<" in region_table and ">na<" not in region_table  # shown as written, not lower-cased
 
 
 def test_report_handler_sends_and_archives(cloud, ingested, prod_handler, lambda_context):

@@ -64,5 +64,18 @@ def slug(value: str) -> str:
 
 
 def dimension_value(value: str) -> str:
-    """A region/tier/industry as shown in reports: trimmed, lower case, no key separator, bounded."""
-    return re.sub(r"\s+", " ", str(value).replace("#", " ")).strip().lower()[:60] or "unknown"
+    """A region/tier/industry as stored in its counter row's key and shown in reports: trimmed, no
+    key separator, bounded, in the case it was written ("NA", "Gold"); reports group spellings
+    that differ only in case with `dimension_group`."""
+    return re.sub(r"\s+", " ", str(value).replace("#", " ")).strip()[:60] or "unknown"
+
+
+def dimension_group(value: str) -> str:
+    """What spellings of one region/tier/industry share ("Gold", "gold", "GOLD"): grouping is case-blind."""
+    return dimension_value(value).casefold()
+
+
+def display_spelling(volumes: Mapping[str, float]) -> str:
+    """The spelling to show for a group: the one most messages were written with; on a tie the one
+    that sorts first (upper case before lower: "NA" over "na")."""
+    return min(volumes, key=lambda spelling: (-volumes[spelling], spelling))
