@@ -555,8 +555,16 @@ def test_cli_report_and_alerts(cloud, ingested, tmp_path, monkeypatch, capsys):
     assert json.loads(Path(result["files"][2]).read_text())["kpis"]["customer_messages"] == result["volume"]
     assert 'id="dashboard-data"' in Path(result["files"][3]).read_text()
     board = tmp_path / "board.html"
-    assert cli.main(["dashboard", "--period", "7d", "--out", str(board)]) == 0
+    assert cli.main(["dashboard", "--period", "7d", "--out", str(board)]) == 0  # a .html path is the file
     assert "opens offline" in capsys.readouterr().out and board.stat().st_size > 1_000_000
+    # --out is a folder, as for `report`: the same file name, never a file called like the folder
+    assert cli.main(["dashboard", "--period", "7d", "--out", str(tmp_path / "out")]) == 0
+    assert 'id="dashboard-data"' in (tmp_path / "out" / "dashboard-7d.html").read_text()
+    assert "replaced the file that was there" in capsys.readouterr().out  # report's dashboard-7d.html, said aloud
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out" / "dashboard.html").write_text("the demo's")
+    assert cli.main(["dashboard", "--period", "30d"]) == 0 and "out/dashboard-30d.html" in capsys.readouterr().out
+    assert (tmp_path / "out" / "dashboard.html").read_text() == "the demo's" and (tmp_path / "out" / "dashboard-30d.html").is_file()
     assert Path(result["files"][0]).read_bytes().startswith(b"Content-Type: multipart/related")
     keys = [o["Key"] for o in client(cloud, "s3").list_objects_v2(Bucket=cloud.outputs["DataBucketName"], Prefix="reports/7d/")["Contents"]]
     assert result["archive"] in keys
