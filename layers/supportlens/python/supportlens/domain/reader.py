@@ -15,6 +15,7 @@ import re
 import zlib
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -202,11 +203,12 @@ def _csv_chunks(text: io.TextIOBase, chunk_rows: int, info: ReadInfo, default: s
         yield chunk
 
 
-def _field_counts(lines: list[str], delimiter: str = ",") -> list[int]:
-    """Fields per record of `lines` read leniently (a quote may span lines); [] when unreadable."""
+def _field_counts(lines: list[str], delimiter: str = ",", limit: int | None = None) -> list[int]:
+    """Fields per record of `lines` read leniently (a quote may span lines), of the first `limit`
+    non-blank records when given; [] when unreadable."""
+    rows = csv.reader((line.replace("\x00", " ") for line in lines), delimiter=delimiter)
     try:
-        return [len(row) for row in csv.reader((line.replace("\x00", " ") for line in lines), delimiter=delimiter)
-                if row and any(f.strip() for f in row)]
+        return list(islice((len(row) for row in rows if row and any(f.strip() for f in row)), limit))
     except csv.Error:
         return []
 
@@ -261,7 +263,7 @@ def _header_start(peek: list[str], delimiter: str = ",") -> int:
     confirm. A file whose rows disagree with its first line for any other reason keeps that line
     as the header, and its rows are quarantined one by one with the field counts in the reason."""
     for start in range(1, min(PREAMBLE_MAX_LINES, len(peek) - 1) + 1):
-        counts = _field_counts(peek[start:], delimiter)
+        counts = _field_counts(peek[start:], delimiter, 1 + PREAMBLE_CONFIRM_ROWS)  # the header and its confirming rows
         if len(counts) < 2 or counts[0] < 2:
             continue
         header_fields = counts[0]
