@@ -90,6 +90,7 @@ def summary(item: dict[str, Any]) -> dict[str, Any]:
         "key": item.get("key") or item["file_id"].rsplit("#", 1)[0],
         "file_id": item["file_id"],
         "source": item.get("source"),
+        "delimiter": item.get("delimiter"),
         "rows_read": int(item.get("rows_read", 0)),
         "tickets_emitted": int(item.get("tickets_emitted", 0)),
         "rows_quarantined": int(item.get("rows_quarantined", 0)),
@@ -202,6 +203,8 @@ def print_table(rows: list[dict[str, Any]], bucket: str | None = None) -> None:
     print("  ".join(c.ljust(widths[c]) for c in columns))
     for row in rows:
         print("  ".join(str(row.get(c) if row.get(c) is not None else "").ljust(widths[c]) for c in columns))
+        if row.get("delimiter") not in (None, "comma"):  # the default needs no word
+            print(f"    read as CSV separated by {row['delimiter']}")
         if row.get("reason"):
             print(f"    reason: {row['reason']}")
         if bucket and row.get("rows_quarantined") and row.get("quarantine_key"):

@@ -93,6 +93,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def dashboard_path(out: str, period: str) -> Path:
+    """--out is a folder, as for `report` (the file is dashboard-<period>.html, the name `report`
+    gives it, so the demo's out/dashboard.html is never overwritten); a path ending in .html is the file."""
+    path = Path(out)
+    return path if path.suffix.lower() in (".html", ".htm") else path / f"dashboard-{period}.html"
+
+
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """Write the interactive dashboard of a period to a local file (nothing is sent or archived)."""
     from supportlens.domain.dashboard import render_dashboard
@@ -102,11 +109,12 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     end = _checked_period(args)
     data = gather(target_settings(args.stack), args.period, end)
     page = render_dashboard(data, summary(data))
-    out = Path(args.out)
+    out = dashboard_path(args.out, args.period)
     out.parent.mkdir(parents=True, exist_ok=True)
+    replaced = out.exists()
     out.write_text(page, encoding="utf-8")
     print(f"dashboard of {data.start} to {data.end} ({int(data.totals.get('volume', 0)):,} customer messages): "
-          f"{out} ({len(page.encode()) / 1e6:.1f} MB, opens offline)")
+          f"{out} ({len(page.encode()) / 1e6:.1f} MB, opens offline{'; replaced the file that was there' if replaced else ''})")
     if args.open:
         import webbrowser
 
@@ -155,7 +163,7 @@ def add_report_commands(sub: Any) -> None:
     db = sub.add_parser("dashboard", help="write the interactive dashboard (one offline HTML file) of a period")
     db.add_argument("--period", default="30d", help="1d, 7d, 30d (default) or Nd")
     db.add_argument("--end", help="last day of the period, YYYY-MM-DD (default: today, or the newest data)")
-    db.add_argument("--out", default="out/dashboard.html", help="file to write (default: out/dashboard.html)")
+    db.add_argument("--out", default="out", help="folder for dashboard-<period>.html (default: out), or a file name ending in .html")
     db.add_argument("--open", action="store_true", help="open it in the default browser")
     db.add_argument("--stack", help="deployed stack name (default: the local cloud)")
     db.set_defaults(func=cmd_dashboard)

@@ -539,11 +539,12 @@ def test_report_breakdowns_trends_and_alerts_of_the_period(cloud, ingested):
     s, data = report["summary"], report["data"]
     mine = _in(ingested, data.start, data.end)
     for key, field_name in (("by_region", "region"), ("by_tier", "tier"), ("by_industry", "industry")):
-        expected = Counter(str(t[field_name]).strip().lower() for t in mine if t.get(field_name))
+        expected = Counter(str(t[field_name]).strip() for t in mine if t.get(field_name))  # as the files spell them ("NA")
         assert expected, field_name
         assert {r["value"]: r["messages"] for r in s[key]["rows"]} == dict(expected)
         assert {r["value"]: r["escalations"] for r in s[key]["rows"] if r["escalations"]} == dict(
-            Counter(str(t[field_name]).strip().lower() for t in mine if t.get(field_name) and t.get("escalation")))
+            Counter(str(t[field_name]).strip() for t in mine if t.get(field_name) and t.get("escalation")))
+    assert {"EMEA", "NA", "APAC"} <= {r["value"] for r in s["by_region"]["rows"]}
     cases = [t for t in mine if t.get("delivery_status")]
     assert sum(r["cases"] for r in s["ftds_trend"]["rows"]) == len(cases) > 0
     assert sum(r["first_time_success"] for r in s["ftds_trend"]["rows"]) == sum(
@@ -563,6 +564,8 @@ def test_report_breakdowns_trends_and_alerts_of_the_period(cloud, ingested):
     for title in ("Tickets by region", "Tickets by customer tier", "Tickets by industry", "Most active customers",
                   "First-time delivery success (FTDS) over time", "Alerts by rule and channel"):
         assert title in html_body and title in report["text"]
+    region_table = html_body[html_body.index("Tickets by region"):html_body.index("Tickets by customer tier")]
+    assert ">NA<" in region_table and ">na<" not in region_table  # shown as written, not lower-cased
 
 
 def test_report_handler_sends_and_archives(cloud, ingested, prod_handler, lambda_context):
@@ -622,8 +625,16 @@ def test_cli_report_and_alerts(cloud, ingested, tmp_path, monkeypatch, capsys):
     assert json.loads(Path(result["files"][2]).read_text())["kpis"]["customer_messages"] == result["volume"]
     assert 'id="dashboard-data"' in Path(result["files"][3]).read_text()
     board = tmp_path / "board.html"
-    assert cli.main(["dashboard", "--period", "7d", "--out", str(board)]) == 0
+    assert cli.main(["dashboard", "--period", "7d", "--out", str(board)]) == 0  # a .html path is the file
     assert "opens offline" in capsys.readouterr().out and board.stat().st_size > 1_000_000
+    # --out is a folder, as for `report`: the same file name, never a file called like the folder
+    assert cli.main(["dashboard", "--period", "7d", "--out", str(tmp_path / "out")]) == 0
+    assert 'id="dashboard-data"' in (tmp_path / "out" / "dashboard-7d.html").read_text()
+    assert "replaced the file that was there" in capsys.readouterr().out  # report's dashboard-7d.html, said aloud
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "out" / "dashboard.html").write_text("the demo's")
+    assert cli.main(["dashboard", "--period", "30d"]) == 0 and "out/dashboard-30d.html" in capsys.readouterr().out
+    assert (tmp_path / "out" / "dashboard.html").read_text() == "the demo's" and (tmp_path / "out" / "dashboard-30d.html").is_file()
     assert Path(result["files"][0]).read_bytes().startswith(b"Content-Type: multipart/related")
     keys = [o["Key"] for o in client(cloud, "s3").list_objects_v2(Bucket=cloud.outputs["DataBucketName"], Prefix="reports/7d/")["Contents"]]
     assert result["archive"] in keys

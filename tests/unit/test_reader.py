@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
@@ -9,7 +10,7 @@ import random
 
 import pytest
 
-from supportlens.domain.reader import SNIFF_BYTES, FileRejected, Record, read_records
+from supportlens.domain.reader import SNIFF_BYTES, FileRejected, ReadInfo, Record, read_records
 
 
 def read_all(data: bytes, key: str = "upload.csv", **kwargs) -> list[Record]:
@@ -348,3 +349,91 @@ def test_csv_title_lines_above_the_header_become_error_records():
 def test_csv_first_line_stays_the_header_unless_a_preamble_is_certain(body):
     records = [r for chunk in read_records(io.BytesIO(body), "x.csv") for r in chunk]
     assert not any(r.error and "above the CSV header" in r.error for r in records)
+
+
+# --------------------------------------------------------------------------- delimiters
+
+
+def read_with_info(data: bytes, key: str = "export.csv") -> tuple[list[Record], str | None]:
+    info = ReadInfo()
+    records = [r for chunk in read_records(io.BytesIO(data), key, info=info) for r in chunk]
+    return records, info.delimiter
+
+
+EXCEL_EU = (  # European Excel "CSV UTF-8": BOM, ';', CRLF, quoted fields holding ';', ',' and quotes
+    "\ufeffTicket #;Subject;Description;Tier\r\n"
+    'HD-1;"Login; again";"Cannot log in, the ""reset"" mail never arrives";Gold\r\n'
+    "HD-2;Invoice;Wrong seats, 40 not 25;Silver\r\n"
+    "\r\n"
+    'HD-3;"Two\r\nlines";plain;NA\r\n'
+).encode()
+
+
+def test_semicolon_excel_export_with_bom_crlf_and_quoted_separators_reads_every_row():
+    records, delimiter = read_with_info(EXCEL_EU)
+    assert delimiter == ";"
+    assert [r.data for r in records] == [
+        {"Ticket #": "HD-1", "Subject": "Login; again", "Description": 'Cannot log in, the "reset" mail never arrives', "Tier": "Gold"},
+        {"Ticket #": "HD-2", "Subject": "Invoice", "Description": "Wrong seats, 40 not 25", "Tier": "Silver"},
+        {"Ticket #": "HD-3", "Subject": "Two\r\nlines", "Description": "plain", "Tier": "NA"},
+    ]
+
+
+@pytest.mark.parametrize("delimiter", ["\t", "|"])
+def test_tab_and_pipe_separated_files_are_read(delimiter):
+    body = delimiter.join(["id", "text", "when"]) + "\n" + delimiter.join(["1", "hello, there; you", "today"]) + "\n"
+    records, found = read_with_info(body.encode(), "export.txt")
+    assert found == delimiter and records[0].data == {"id": "1", "text": "hello, there; you", "when": "today"}
+
+
+def test_comma_file_whose_quoted_texts_hold_semicolons_stays_comma():
+    body = b'id,text,when\n1,"a; b; c",x\n2,"d; e; f",y\n3,"g; h; i",z\n'
+    records, delimiter = read_with_info(body)
+    assert delimiter == "," and records[0].data == {"id": "1", "text": "a; b; c", "when": "x"}
+
+
+@pytest.mark.parametrize("body", [
+    # its first value looks like '; ' column names and three more confirm them: "text" a title line?
+    b'text\nhello; world\nfoo; bar\nbaz; qux\nqux; quux\n"not, this; one"\n',
+    b'text\n"a, b"\n"c, d"\n"e, f"\n',                                # quoted commas, as a CSV writer leaves them
+    b"text\na|b\nc\td\ne;f\n",
+])
+def test_single_column_file_stays_one_column_whatever_its_text_holds(body):
+    records, delimiter = read_with_info(body)
+    assert delimiter == ","
+    assert [r.data for r in records] == [{"text": line} for line in list(csv.reader(io.StringIO(body.decode())))[1:] for line in line]
+
+
+def test_semicolon_file_with_title_lines_above_its_header():
+    body = b"Tickets export, generated 2026-12-01\nFilter: open\n\nid;text;when\n1;a;x\n2;b, c;y\n3;d;z\n"
+    records, delimiter = read_with_info(body)
+    assert delimiter == ";"
+    assert [r.error is not None and "above the CSV header" in r.error for r in records] == [True, True, False, False, False]
+    assert records[3].data == {"id": "2", "text": "b, c", "when": "y"}
+
+
+def test_semicolon_file_with_a_comma_in_its_title_and_decimal_commas_in_every_row():
+    # Read with ',' the title would be a 2-column header that every row matches: the real header
+    # line, which ',' cannot split, is what tips it.
+    body = b"Tickets export, generated 2026-12-01\nid;amount;text\n1;49,99;a\n2;5,00;b\n3;1,50;c\n"
+    records, delimiter = read_with_info(body)
+    assert delimiter == ";" and records[1].data == {"id": "1", "amount": "49,99", "text": "a"}
+
+
+def test_ambiguous_evidence_keeps_comma():
+    # Both ',' and ';' split every line in two: nothing says which is meant, so the default holds.
+    records, delimiter = read_with_info(b"a;b,c\n1;2,3\n4;5,6\n")
+    assert delimiter == "," and records[0].data == {"a;b": "1;2", "c": "3"}
+
+
+def test_quarantined_row_of_a_semicolon_file_keeps_its_own_delimiter():
+    records, _ = read_with_info(b"id;text;when\n1;a;x\n2;only two\n3;c;z\n")
+    assert records[1].data is None and "2 fields but the header has 3" in records[1].error
+    assert records[1].raw == "2;only two"
+
+
+def test_tsv_key_prefers_tab_when_nothing_else_decides():
+    _, delimiter = read_with_info(b"text\nhello, world\n", "notes.tsv")
+    assert delimiter == "\t"
+    _, delimiter = read_with_info(b"text\nhello, world\n", "notes.csv")
+    assert delimiter == ","

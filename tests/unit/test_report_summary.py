@@ -124,15 +124,36 @@ def test_dimension_counters_per_region_tier_industry():
              {"day": "2024-03-01", "hour": 9, "sentiment": "neutral", "company": "acme", "channel": "email",
               "region": "emea", "industry": "retail#x", "abusive": True}]
     rows = aggregate(items).rows
-    assert rows[("day#2024-03-01", "dim#region#emea")] == {"volume": 2, "negative": 1, "neutral": 1, "escalations": 1, "abusive": 1}
-    assert rows[("day#2024-03-01", "dim#tier#gold")]["volume"] == 1
+    assert rows[("day#2024-03-01", "dim#region#EMEA")] == {"volume": 1, "negative": 1, "escalations": 1}  # as written
+    assert rows[("day#2024-03-01", "dim#region#emea")] == {"volume": 1, "neutral": 1, "abusive": 1}
+    assert rows[("day#2024-03-01", "dim#tier#Gold")]["volume"] == 1
     assert ("day#2024-03-01", "dim#industry#retail x") in rows  # '#' never splits a key
     data = summarise({"2024-03-01": [{"pk": "day#2024-03-01", "sk": sk, **c} for (_, sk), c in rows.items()]},
                      "daily", date(2024, 3, 1), date(2024, 3, 1), None)
     assert data.totals["volume"] == 2  # dimension rows repeat the tickets: never counted twice
     s = summary(data)
-    assert s["by_region"]["rows"] == [{"value": "emea", "messages": 2, "negative_share": 0.5, "escalations": 1, "abusive": 1}]
-    assert s["by_tier"]["rows"][0]["value"] == "gold" and s["by_industry"]["rows"][0]["value"] == "retail x"
+    # grouped case-blind; a tie shows the spelling that sorts first (upper case)
+    assert s["by_region"]["rows"] == [{"value": "EMEA", "messages": 2, "negative_share": 0.5, "escalations": 1, "abusive": 1}]
+    assert s["by_tier"]["rows"][0]["value"] == "Gold" and s["by_industry"]["rows"][0]["value"] == "retail x"
+
+
+def test_dimension_values_show_as_most_messages_spell_them():
+    base = {"day": "2024-03-01", "hour": 9, "sentiment": "neutral", "company": "acme", "channel": "email"}
+    regions = ["NA"] * 3 + ["na"] + ["Na"] + ["emea"] * 2 + ["EMEA"]
+    tiers = ["gold", "gold", "Gold", "GOLD", "silver", "Silver", "Silver", "platinum"]
+    rows = aggregate([{**base, "region": r, "tier": t} for r, t in zip(regions, tiers)]).rows
+    data = summarise({"2024-03-01": [{"pk": "day#2024-03-01", "sk": sk, **c} for (_, sk), c in rows.items()]},
+                     "daily", date(2024, 3, 1), date(2024, 3, 1), None)
+    s = summary(data)
+    assert [(r["value"], r["messages"]) for r in s["by_region"]["rows"]] == [("NA", 5), ("emea", 3)]
+    assert [(r["value"], r["messages"]) for r in s["by_tier"]["rows"]] == [("gold", 4), ("Silver", 3), ("platinum", 1)]
+    # rows stored by an older version (lower-cased keys) join the group of the same value
+    old = [{"pk": "day#2024-03-02", "sk": "dim#region#na", "volume": 4}, {"pk": "day#2024-03-02", "sk": "dim#region#NA", "volume": 1}]
+    first = [{"pk": "day#2024-03-01", "sk": sk, **c} for (_, sk), c in rows.items()]
+    both = summarise({"2024-03-01": first, "2024-03-02": old}, "2d", date(2024, 3, 1), date(2024, 3, 2), None)
+    # NA 3+1, na 1+4, Na 1: one group of 10, spelt as the 5 "na" messages were
+    assert {v: int(c["volume"]) for v, c in both.dimensions["region"].items()} == {"na": 10, "emea": 3}
+
 
 
 def test_ticket_alerts_carry_data_time_company_channel_and_a_masked_excerpt():

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import IO, Any
 
-from .reader import FileRejected, Record, read_records
+from .reader import DELIMITERS, FileRejected, ReadInfo, Record, read_records
 from .sources import FORMATS, RowContext, RowInvalid, SourceFormat, detect_source, source_override
 
 BATCH_SCHEMA = "supportlens.ticket-batch/v1"
@@ -26,6 +26,7 @@ DETECT_RECORDS = 50  # readable records that decide the format
 @dataclass
 class IngestReport:
     source: str | None = None
+    delimiter: str | None = None  # a CSV's field separator by name (comma, semicolon, tab, pipe)
     rows_read: int = 0
     tickets_emitted: int = 0
     rows_quarantined: int = 0
@@ -68,8 +69,10 @@ def ingest_file(
     report = IngestReport()
     override = source_override(key)
     try:
-        fmt = _detect(open_stream, key, override)
+        layout = ReadInfo()
+        fmt = _detect(open_stream, key, override, layout)
         report.source = fmt.name if fmt else None
+        report.delimiter = DELIMITERS.get(layout.delimiter or "")
         index = fmt.build_index(read_records(open_stream(), key)) if fmt and fmt.needs_index else None
         for chunk in read_records(open_stream(), key):
             tickets = []
@@ -92,13 +95,13 @@ def ingest_file(
     return report
 
 
-def _detect(open_stream: Callable[[], IO[bytes]], key: str, override: str | None) -> SourceFormat | None:
+def _detect(open_stream: Callable[[], IO[bytes]], key: str, override: str | None, layout: ReadInfo) -> SourceFormat | None:
     """The format, from the columns of the first readable records: unreadable (ragged) records
     at the top are skipped here and quarantined later, they do not decide the format.
     None when no record at all is readable (every record is then quarantined with its reason)."""
     columns: set[str] = set()
     readable = 0
-    for chunk in read_records(open_stream(), key, chunk_rows=DETECT_RECORDS):
+    for chunk in read_records(open_stream(), key, chunk_rows=DETECT_RECORDS, info=layout):
         for record in chunk:
             if record.data is not None:
                 columns |= set(record.data)

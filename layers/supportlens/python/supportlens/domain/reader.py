@@ -15,6 +15,7 @@ import re
 import zlib
 from collections import Counter, deque
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -26,6 +27,8 @@ SNIFF_BYTES = 64 * 1024
 PREAMBLE_MAX_LINES = 10
 PREAMBLE_CONFIRM_ROWS = 3
 PREAMBLE_PEEK_LINES = 200  # physical lines looked at: the confirming records may hold quoted newlines
+# Delimiters a CSV may use (European Excel writes ';', TSV '\t', some exports '|'), by name for the lineage.
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 csv.field_size_limit(10 * 1024 * 1024)
 # NUL, and the lone surrogates that undecodable bytes (surrogateescape) or JSON escapes leave:
 # never valid support text, and they cannot be encoded for the queue.
@@ -52,6 +55,13 @@ class FileRejected(Exception):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+@dataclass
+class ReadInfo:
+    """What read_records learnt about the file's layout, for the lineage (filled as it reads)."""
+
+    delimiter: str | None = None  # a CSV's field separator (a key of DELIMITERS); None for JSON
 
 
 @dataclass
@@ -85,8 +95,9 @@ def detect_format(key: str, first_char: str) -> str:
     return "csv"
 
 
-def read_records(stream: IO[bytes], key: str, chunk_rows: int = CHUNK_ROWS) -> Iterator[list[Record]]:
-    """Yield lists of records; raise FileRejected for unreadable files."""
+def read_records(stream: IO[bytes], key: str, chunk_rows: int = CHUNK_ROWS, info: ReadInfo | None = None) -> Iterator[list[Record]]:
+    """Yield lists of records; raise FileRejected for unreadable files. `info`, when given, is
+    filled with the layout found (the CSV delimiter) once the first chunk is read."""
     binary, gzipped = _open_text(stream)
     try:
         head = binary.peek(SNIFF_BYTES)[:SNIFF_BYTES]
@@ -109,7 +120,8 @@ def read_records(stream: IO[bytes], key: str, chunk_rows: int = CHUNK_ROWS) -> I
     text = io.TextIOWrapper(binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
     try:
         if fmt == "csv":
-            yield from _csv_chunks(text, chunk_rows)
+            default = "\t" if key.lower().removesuffix(".gz").endswith(".tsv") else ","
+            yield from _csv_chunks(text, chunk_rows, info or ReadInfo(), default)
         elif fmt == "jsonl":
             yield from _jsonl_chunks(text, chunk_rows)
         else:
@@ -139,16 +151,21 @@ class _Lines:
         self._back.extendleft(reversed(lines))
 
 
-def _csv_chunks(text: io.TextIOBase, chunk_rows: int) -> Iterator[list[Record]]:
+def _csv_chunks(text: io.TextIOBase, chunk_rows: int, info: ReadInfo, default: str = ",") -> Iterator[list[Record]]:
     lines = _Lines(text)
+    peek = _peek(lines)
+    delimiter = info.delimiter = _delimiter(peek, default)
     # strict: an unclosed quote fails at end of data (or at the next stray quote) instead of
     # silently turning the rest of the file into one field.
-    preamble = _preamble(lines)
-    reader = csv.reader(lines, strict=True)
+    preamble = peek[:_header_start(peek, delimiter)]
+    for _ in preamble:
+        next(lines)
+    lines.taken = []
+    reader = csv.reader(lines, strict=True, delimiter=delimiter)
     chunk: list[Record] = []
     row_number = 0
     for line in preamble:  # each one is quarantined with its reason, never silently dropped
-        if not _field_counts([line]):
+        if not _field_counts([line], delimiter):
             continue  # a blank line, or only separators
         row_number += 1
         chunk.append(Record(row_number, None, _printable(line.rstrip("\r\n")),
@@ -176,7 +193,7 @@ def _csv_chunks(text: io.TextIOBase, chunk_rows: int) -> Iterator[list[Record]]:
                 continue  # blank line
             seen_rows = True
             row_number += 1
-            chunk.append(_csv_record(row_number, fields, header, lines))
+            chunk.append(_csv_record(row_number, fields, header, lines, delimiter))
         if len(chunk) >= chunk_rows:
             yield chunk
             chunk = []
@@ -186,29 +203,25 @@ def _csv_chunks(text: io.TextIOBase, chunk_rows: int) -> Iterator[list[Record]]:
         yield chunk
 
 
-def _field_counts(lines: list[str], delimited_blanks: bool = False) -> list[int]:
-    """Fields per record of `lines` read leniently (a quote may span lines); [] when unreadable. Blank
-    records are skipped; with `delimited_blanks` a record of empty fields (",,,,") still counts: its
-    delimiters are evidence of the field count."""
+def _field_counts(lines: list[str], delimiter: str = ",", limit: int | None = None, delimited_blanks: bool = False) -> list[int]:
+    """Fields per record of `lines` read leniently (a quote may span lines), of the first `limit`
+    counted records when given; [] when unreadable. Blank records are skipped; with `delimited_blanks`
+    a record of empty fields (",,,,") still counts: its delimiters are evidence of the field count."""
+    rows = csv.reader((line.replace("\x00", " ") for line in lines), delimiter=delimiter)
     try:
-        return [len(row) for row in csv.reader(line.replace("\x00", " ") for line in lines)
-                if row and (any(f.strip() for f in row) or (delimited_blanks and len(row) > 1))]
+        return list(islice((len(row) for row in rows
+                            if row and (any(f.strip() for f in row) or (delimited_blanks and len(row) > 1))), limit))
     except csv.Error:
         return []
 
 
-def _looks_like_header(line: str) -> bool:
-    names = [n.strip() for n in next(csv.reader([line]), [])]
+def _looks_like_header(line: str, delimiter: str = ",") -> bool:
+    names = [n.strip() for n in next(csv.reader([line], delimiter=delimiter), [])]
     return len(names) >= 2 and all(_HEADER_NAME.fullmatch(n) for n in names if n) and sum(map(bool, names)) * 2 > len(names)
 
 
-def _preamble(lines: _Lines) -> list[str]:
-    """The lines above the real header, or [] (the usual case: the first line is the header).
-
-    Lines are preamble only when each has fewer fields than a line below them that looks like a
-    header (column names, not values) and whose field count the next PREAMBLE_CONFIRM_ROWS records
-    confirm. A file whose rows disagree with its first line for any other reason keeps that line
-    as the header, and its rows are quarantined one by one with the field counts in the reason."""
+def _peek(lines: _Lines) -> list[str]:
+    """The first PREAMBLE_PEEK_LINES physical lines, handed back to be read again."""
     peek: list[str] = []
     for line in lines:
         peek.append(line)
@@ -216,20 +229,53 @@ def _preamble(lines: _Lines) -> list[str]:
             break
     lines.give_back(peek)
     lines.taken = []
+    return peek
+
+
+def _delimiter(peek: list[str], default: str = ",") -> str:
+    """The field separator of the file, from its first lines.
+
+    Each candidate reads the lines as the file will be read (quotes respected, so a quoted ';' or
+    ',' counts for nothing; title lines above the header found as below) and scores the records
+    under its header: those that would read (as many fields as the header) minus those that would
+    be quarantined. A candidate other than `default` must split the header into 2+ fields and read
+    more records than it loses; the highest score wins and a tie keeps `default`. Reading the file
+    as one column (`default` splits nothing) only competes with candidates that need title lines
+    above their header: a header that splits into column names outweighs it, a guessed title not."""
+    readings = {}
+    for delimiter in DELIMITERS:
+        start = _header_start(peek, delimiter)
+        counts = _field_counts(peek[start:], delimiter)
+        if counts:
+            agree = counts[1:].count(counts[0])
+            readings[delimiter] = (start, counts[0], agree - (len(counts) - 1 - agree))
+    one_column = readings[default][2] if readings.get(default, (0, 0))[1] == 1 else None
+    scores = {d: score for d, (start, fields, score) in readings.items()
+              if fields >= 2 and (d == default or (score > 0 and not (start and one_column is not None and score <= one_column)))}
+    best = max(scores.values(), default=0)
+    winners = [d for d, n in scores.items() if n == best]
+    return default if default in winners or len(winners) != 1 else winners[0]
+
+
+def _header_start(peek: list[str], delimiter: str = ",") -> int:
+    """How many of the first lines stand above the real header: 0 in the usual case.
+
+    Lines are preamble only when each has fewer fields than a line below them that looks like a
+    header (column names, not values) and whose field count the next PREAMBLE_CONFIRM_ROWS records
+    confirm. A file whose rows disagree with its first line for any other reason keeps that line
+    as the header, and its rows are quarantined one by one with the field counts in the reason."""
     for start in range(1, min(PREAMBLE_MAX_LINES, len(peek) - 1) + 1):
-        counts = _field_counts(peek[start:], delimited_blanks=True)
+        # the header and its confirming rows (rows of empty fields confirm too)
+        counts = _field_counts(peek[start:], delimiter, 1 + PREAMBLE_CONFIRM_ROWS, delimited_blanks=True)
         if len(counts) < 2 or counts[0] < 2:
             continue
         header_fields = counts[0]
         confirm = counts[1 : 1 + PREAMBLE_CONFIRM_ROWS]
-        above = [max(_field_counts([line]) or [0]) for line in peek[:start]]
+        above = [max(_field_counts([line], delimiter) or [0]) for line in peek[:start]]
         if (all(c == header_fields for c in confirm) and all(c < header_fields for c in above)
-                and _looks_like_header(peek[start])):
-            for _ in range(start):
-                next(lines)
-            lines.taken = []
-            return peek[:start]
-    return []
+                and _looks_like_header(peek[start], delimiter)):
+            return start
+    return 0
 
 
 def _checked_header(header: list[str]) -> list[str]:
@@ -244,15 +290,15 @@ def _checked_header(header: list[str]) -> list[str]:
     return header
 
 
-def _csv_record(row_number: int, fields: list[str], header: list[str], lines: _Lines) -> Record:
+def _csv_record(row_number: int, fields: list[str], header: list[str], lines: _Lines, delimiter: str = ",") -> Record:
     problem = _text_problem("".join(lines.taken))
     if problem:
-        return Record(row_number, None, _printable(_csv_line(fields)), problem)
+        return Record(row_number, None, _printable(_csv_line(fields, delimiter)), problem)
     if len(fields) != len(header):
         if len(lines.taken) > 1:
             return _unparsable(row_number, lines, f"the record has {len(fields)} fields but the header has {len(header)}")
-        return Record(row_number, None, _csv_line(fields), f"the record has {len(fields)} fields but the header has {len(header)}")
-    return Record(row_number, dict(zip(header, fields)), _csv_line(fields))
+        return Record(row_number, None, _csv_line(fields, delimiter), f"the record has {len(fields)} fields but the header has {len(header)}")
+    return Record(row_number, dict(zip(header, fields)), _csv_line(fields, delimiter))
 
 
 def _unparsable(row_number: int, lines: _Lines, reason: str) -> Record:
@@ -279,9 +325,9 @@ def _printable(raw: str) -> str:
     return re.sub("[\ud800-\udfff]", "\ufffd", raw)
 
 
-def _csv_line(fields: list[str]) -> str:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="").writerow(fields)
+def _csv_line(fields: list[str], delimiter: str = ",") -> str:
+    out = io.StringIO()  # in the file's own delimiter: the quarantined raw row reads like the file
+    csv.writer(out, lineterminator="", delimiter=delimiter).writerow(fields)
     return out.getvalue()
 
 

@@ -19,7 +19,7 @@ from email.mime.text import MIMEText
 from typing import Any
 
 from . import behaviour
-from .metrics import median_from_hist
+from .metrics import dimension_group, display_spelling, median_from_hist
 
 SENTIMENTS = ("negative", "neutral", "positive")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -95,6 +95,7 @@ def summarise(rows_by_day: dict[str, list[dict[str, Any]]], period_label: str, s
     companies: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     agents: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     dimensions: dict[str, dict[str, dict[str, float]]] = {d: defaultdict(lambda: defaultdict(float)) for d in DIMENSIONS}
+    spellings: dict[str, dict[str, dict[str, float]]] = {d: defaultdict(lambda: defaultdict(float)) for d in DIMENSIONS}
     channels: dict[str, int] = defaultdict(int)
     heatmap = [[0] * 24 for _ in range(7)]
     daily, daily_sentiment, per_day, cells = {}, {}, {}, []
@@ -111,9 +112,11 @@ def summarise(rows_by_day: dict[str, list[dict[str, Any]]], period_label: str, s
                 continue
             if kind == "dim":  # region / tier / industry rows repeat them by dimension: own tables only
                 _, name, value_name = row["sk"].split("#", 2)
-                if name in dimensions:
+                if name in dimensions:  # "Gold" and "gold" are one tier, shown as most messages spell it
+                    group = dimension_group(value_name)
+                    spellings[name][group][value_name] += float(row.get("volume", 0))
                     for counter, value in _numeric(row):
-                        dimensions[name][value_name][counter] += value
+                        dimensions[name][group][counter] += value
                 continue
             if kind != "company":
                 continue
@@ -164,7 +167,8 @@ def summarise(rows_by_day: dict[str, list[dict[str, Any]]], period_label: str, s
     delivery = {k[3:]: int(v) for k, v in totals.items() if k.startswith("ds_") and v}
     return ReportData(period_label, start, end, notice, days, daily, dict(totals), by_company, dict(channels), heatmap,
                       daily_sentiment=daily_sentiment, agents=by_agent, delivery=delivery, daily=per_day,
-                      dimensions={k: {v: dict(c) for v, c in d.items()} for k, d in dimensions.items()}, cells=cells)
+                      dimensions={k: {display_spelling(spellings[k][g]): dict(c) for g, c in d.items()} for k, d in dimensions.items()},
+                      cells=cells)
 
 
 def ranked(rows: list[dict[str, Any]], key: str = "avg_response_min", n: int = 10) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
