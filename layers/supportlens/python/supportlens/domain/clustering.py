@@ -3,7 +3,8 @@
 k is chosen by the cosine silhouette over a geometric grid of candidate k on a sample
 (about a dozen fits of a few thousand vectors, whatever the corpus size); the final model is
 k-means on the whole window (mini-batch above FULL_KMEANS_MAX vectors so a million fit a
-Lambda). Labels are class-based TF-IDF key phrases. Issue ids are matched to the previous
+Lambda; on a flat silhouette curve it runs on the embedding plus the window's own TF-IDF/SVD vocabulary,
+`LexicalView`). Labels are class-based TF-IDF key phrases. Issue ids are matched to the previous
 model's (stable across runs) and fresh ids are derived from the centroid itself, so a re-run
 on the same data writes the same issues.
 """
