@@ -1,0 +1,117 @@
+"""The lexical view of flat silhouette curves: when the embedding alone does not separate the tickets
+(airline complaints), k-means also reads the window's own vocabulary (TF-IDF -> SVD), while centroids,
+merge/split and what Enrich assigns stay in the embedding space; curves with structure are untouched."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from supportlens.domain import clustering
+from supportlens.domain.clustering import Corpus, cluster_corpus
+from supportlens.evaluation import clustering_metrics
+
+TOPICS = {
+    "bags": "bag luggage suitcase carousel baggage claim tag belt".split(),
+    "delay": "delayed late departure gate hours runway pushback connection".split(),
+    "refund": "refund money charged card billing receipt credit statement".split(),
+    "seat": "seat legroom upgrade aisle window recline armrest cushion".split(),
+}
+
+
+def topic_corpus(per: int = 100, dim: int = 64, seed: int = 0) -> tuple[Corpus, list[str]]:
+    """Texts whose topic only their words tell: the vectors are noise (a flat silhouette curve)."""
+    rng = np.random.default_rng(seed)
+    texts, truth = [], []
+    for name, words in TOPICS.items():
+        for _ in range(per):
+            picked = " ".join(rng.choice(words, size=3, replace=False))
+            texts.append(f"my {picked} is still not sorted out")
+            truth.append(name)
+    vectors = rng.normal(size=(len(texts), dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    n = len(texts)
+    corpus = Corpus([f"t{i}" for i in range(n)], texts, ["unknown"] * n, ["negative"] * n, np.zeros(n, dtype=bool),
+                    ["2026-12-01"] * n, vectors, languages=["en"] * n)
+    return corpus, truth
+
+
+def test_a_flat_curve_is_cut_by_the_words_of_the_window():
+    corpus, truth = topic_corpus()
+    result = cluster_corpus(corpus, None, "v1")
+    assert result.scores and max(result.scores.values()) < clustering.SILHOUETTE_STRUCTURE  # flat: the view's path
+    assert clustering_metrics(truth, result.assigned)["nmi"] >= 0.6
+    # Centroids are the members' mean embedding (what Enrich compares new tickets with), not the view's.
+    issue = next(i for i in result.issues if i.kind == "issue")
+    members = [j for j, a in enumerate(result.assigned) if a == issue.issue_id]
+    mean = corpus.vectors[members].mean(axis=0)
+    assert issue.centroid.shape == (corpus.vectors.shape[1],)
+    assert np.allclose(issue.centroid, mean / np.linalg.norm(mean), atol=1e-5)
+
+
+def test_without_the_texts_the_same_vectors_give_noise():
+    corpus, truth = topic_corpus()
+    labels = clustering.fit_clusters(np.asarray(corpus.vectors))[0]
+    assert clustering_metrics(truth, list(labels))["nmi"] < 0.2
+
+
+def test_a_structured_curve_keeps_the_embedding_alone():
+    from tests.unit.test_clustering_k import two_level
+
+    vectors, _ = two_level(6, 2, 40, theme_spread=0.4, spread=0.1)
+    texts = [f"word{i % 7} other{i % 3} thing" for i in range(len(vectors))]
+    with_texts = clustering.fit_clusters(vectors, texts=texts)
+    without = clustering.fit_clusters(vectors)
+    assert max(with_texts[3].values()) >= clustering.SILHOUETTE_STRUCTURE
+    assert np.array_equal(with_texts[0], without[0])
+
+
+def test_the_view_is_fitted_on_a_sample_and_labels_every_row_block_by_block(monkeypatch):
+    # The million-ticket path, in miniature: TF-IDF/SVD fitted on a sample, mini-batch k-means on a sample,
+    # every selected row labelled block by block (never the whole window's view at once).
+    monkeypatch.setattr(clustering, "LEXICAL_FIT_SAMPLE", 150)
+    monkeypatch.setattr(clustering, "FULL_KMEANS_MAX", 100)
+    monkeypatch.setattr(clustering, "FIT_SAMPLE", 200)
+    monkeypatch.setattr(clustering, "_BLOCK", 64)
+    corpus, truth = topic_corpus(per=150)
+    rows = np.arange(0, len(corpus.texts), 2)  # as cluster_corpus passes the non-bucket rows
+    view = clustering.LexicalView(corpus.vectors, rows, corpus.texts, seed=0)
+    built = []
+    real = view.rows_view
+    monkeypatch.setattr(view, "rows_view", lambda idx: built.append(len(idx)) or real(idx))
+    labels = view.labels(4, seed=0)
+    assert len(labels) == len(rows) and max(built) <= 200
+    assert clustering_metrics([truth[int(i)] for i in rows], list(labels))["nmi"] >= 0.6
+    x = real(np.array([0, 5]))
+    assert x.shape[1] == corpus.vectors.shape[1] + view.svd.n_components
+    assert np.allclose(np.linalg.norm(x, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(x[:, :corpus.vectors.shape[1]] * np.sqrt(1 + clustering.LEXICAL_WEIGHT ** 2),
+                       corpus.vectors[rows[[0, 5]]], atol=1e-5)
+
+
+def test_a_window_without_a_vocabulary_falls_back_to_the_embedding():
+    rng = np.random.default_rng(1)
+    vectors = rng.normal(size=(60, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    labels = clustering.fit_clusters(vectors, texts=["[PHONE]"] * 60)[0]
+    assert len(labels) == 60
+
+
+@pytest.mark.shared_data
+def test_airline_hold_out_complaint_reasons_through_the_production_path():
+    # Negative airline tweets with a reason other than "Can't Tell", hash hold-out (sha256(text) % 5 == 0:
+    # 1,330 tweets support-static-v2 never saw). Measured 2026-12-02: NMI 0.274 with 13 issues (5 seeds of
+    # the clustering 0.273-0.278); the embedding alone gave 0.257 (0.250-0.259).
+    import csv
+    import hashlib
+
+    from supportlens import evaluation
+    from tests.conftest import shared_file
+
+    with shared_file("airline_sentiment", "train.csv").open(newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if r["airline_sentiment"] == "negative" and r["negativereason"]
+                and r["negativereason"] != "Can't Tell" and int(hashlib.sha256(r["text"].encode()).hexdigest(), 16) % 5 == 0]
+    data = evaluation.Dataset([r["text"] for r in rows], [r["negativereason"] for r in rows], "", [r["airline"] for r in rows])
+    out = evaluation.evaluate("clusters", data)
+    assert len(rows) == 1330
+    assert out["k"] <= 40 and out["nmi"] >= 0.266, (out["k"], out["nmi"])
