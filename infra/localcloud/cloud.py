@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.session
 
 from .deployer import Deployer, Deployment
 from .function_urls import FunctionUrlServer
 from .lambda_service import InvokeResult, LambdaService
-from .pollers import SqsPoller, StreamPoller, schedule_event, send_to_destination
+from .pollers import SqsPoller, StreamPoller, WireRecordsParserFactory, schedule_event, send_to_destination
 from .request_log import ENV as REQUEST_LOG_ENV, RequestLog
 
 log = logging.getLogger(__name__)
@@ -110,8 +111,15 @@ class LocalCloud:
         return invoke
 
     def _poller_client(self, service: str) -> Any:
-        """A client for an event-source poller; its calls are logged too (Lambda's SQS polls are billed)."""
-        client = self.client(service)
+        """A client for an event-source poller; its calls are logged too (Lambda's SQS polls are billed).
+        The stream poller's reads records in their wire shape (pollers.WireRecordsParser)."""
+        if service == "dynamodbstreams":
+            session = botocore.session.Session()
+            session.register_component("response_parser_factory", WireRecordsParserFactory())
+            client = session.create_client(service, region_name=REGION, endpoint_url=self.endpoint,
+                                           aws_access_key_id="testing", aws_secret_access_key="testing")
+        else:
+            client = self.client(service)
         if self.request_log_dir is not None:
             if self._poller_log is None:
                 self._poller_log = RequestLog(self.request_log_dir, "event-source-poller")

@@ -49,6 +49,14 @@ decoded with json.loads and handed to moto's own DynamoHandler.put_item, which r
 the backend's put and stream record as before; its answer (`{}`) gets the headers moto sends. If
 moto raises (ConditionalCheckFailed, validation: all before anything is written), the request is
 replayed to moto unchanged, so the error is moto's, byte for byte.
+
+Every moto answer carries a 52-character request id, drawn one `random.choice` at a time (a fifth
+of the server's own CPU per PutItem); here `random.choices` draws it in one call: the same length
+and alphabet, still from moto's seedable generator. moto then searches the whole answer for an XML
+`<RequestId>` to overwrite, a regex scan of every JSON body (GetRecords answers are ~100 KB); a
+body without that tag is returned as it is, which is what the regex does with it. moto lists a
+handler class's methods (`inspect.getmembers`) on every request to find the action; the list is
+kept per class.
 """
 
 from __future__ import annotations
@@ -61,6 +69,7 @@ import io
 import json
 import math
 import re
+import string
 import threading
 from datetime import datetime
 from typing import Any
@@ -485,6 +494,53 @@ def _patch_put_item() -> None:
     DomainDispatcherApplication.__call__ = _patched(__call__, original, enabled=True)
 
 
+def _patch_request_ids() -> None:
+    from moto.moto_api._internal.moto_random import MotoRandom
+
+    if getattr(MotoRandom.get_random_string, "_supportlens_patched", False):
+        return
+    original = MotoRandom.get_random_string
+
+    def get_random_string(self: Any, length: int = 20, include_digits: bool = True, lower_case: bool = False) -> str:
+        pool = string.ascii_letters + (string.digits if include_digits else "")
+        text = "".join(self.choices(pool, k=length))
+        return text.lower() if lower_case else text
+
+    MotoRandom.get_random_string = _patched(get_random_string, original)
+
+
+def _patch_response_framing() -> None:
+    import moto.core.responses as responses
+    from moto.core.responses import BaseResponse
+
+    if getattr(BaseResponse._enrich_response, "_supportlens_patched", False):
+        return
+    enrich = BaseResponse._enrich_response  # a staticmethod: the plain function
+
+    def _enrich_response(headers: dict[str, str], body: Any) -> tuple[dict[str, str], Any]:
+        if isinstance(body, str) and "<RequestId>" not in body:  # nothing for moto's regex to replace
+            if "status" in headers:
+                headers["status"] = str(headers["status"])
+            responses.gen_amzn_requestid_long(headers)
+            return headers, body
+        return enrich(headers, body)
+
+    BaseResponse._enrich_response = staticmethod(_patched(_enrich_response, enrich))
+
+    method_names = responses.method_names_from_class
+    if getattr(method_names, "_supportlens_patched", False):
+        return
+    known: dict[Any, list[str]] = {}
+
+    def method_names_from_class(clazz: Any) -> list[str]:
+        names = known.get(clazz)
+        if names is None:
+            names = known[clazz] = method_names(clazz)
+        return names
+
+    responses.method_names_from_class = _patched(method_names_from_class, method_names, cache=known)
+
+
 def apply() -> None:
     """Idempotent: patch moto's DynamoDB backend in this process."""
     import moto.dynamodb.models as models
@@ -497,6 +553,8 @@ def apply() -> None:
     _patch_pure_add(models.DynamoDBBackend)
     _patch_module_list()
     _patch_put_item()
+    _patch_request_ids()
+    _patch_response_framing()
 
     backend = models.DynamoDBBackend
     if getattr(backend.transact_write_items, "_supportlens_patched", False):

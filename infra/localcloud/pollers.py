@@ -16,7 +16,10 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from typing import Any
+
+from botocore.parsers import JSONParser, ResponseParserFactory
 
 from .deployer import EventSourceMapping
 from .lambda_service import LambdaService
@@ -163,6 +166,29 @@ class SqsPoller(threading.Thread):
             self.sqs.delete_message_batch(QueueUrl=self.queue_url, Entries=entries)
 
 
+class WireRecordsParser(JSONParser):
+    """botocore's JSON parser, except that a GetRecords answer stays as JSON has it."""
+
+    def _do_parse(self, response: dict[str, Any], shape: Any) -> Any:
+        if shape is None or shape.name != "GetRecordsOutput":
+            return super()._do_parse(response, shape)
+        parsed = self._parse_body_as_json(response["body"])
+        self._inject_response_metadata(parsed, response["headers"])
+        return parsed
+
+
+class WireRecordsParserFactory(ResponseParserFactory):
+    """A botocore session component ("response_parser_factory") for the stream poller's client."""
+
+    def create_parser(self, protocol_name: str) -> Any:
+        if protocol_name == "json":
+            return WireRecordsParser(**self._defaults)
+        return super().create_parser(protocol_name)
+
+
+SHARD_REFRESH_S = 1.0  # Lambda lists a stream's shards now and then, not before every GetRecords
+
+
 class StreamPoller(threading.Thread):
     """DynamoDB stream -> function, in order per shard, with partial batch responses."""
 
@@ -178,11 +204,15 @@ class StreamPoller(threading.Thread):
         self._iterators: dict[str, str] = {}
         self._pending: dict[str, list[dict[str, Any]]] = {}  # shard -> records awaiting retry
         self._attempts: dict[str, int] = {}
+        self._shards_listed = float("-inf")  # monotonic
 
     def stop(self) -> None:
         self._stopping.set()
 
     def _refresh_shards(self) -> None:
+        if time.monotonic() - self._shards_listed < SHARD_REFRESH_S:
+            return
+        self._shards_listed = time.monotonic()
         description = self.streams.describe_stream(StreamArn=self.esm.source_arn)["StreamDescription"]
         for shard in description.get("Shards", []):
             shard_id = shard["ShardId"]
@@ -262,6 +292,8 @@ def stream_failure_record(esm: EventSourceMapping, shard_id: str, records: list[
 
     def when(d: dict[str, Any]) -> str:
         created = d.get("ApproximateCreationDateTime")
+        if isinstance(created, (int, float)) and not isinstance(created, bool):  # epoch seconds, as on the wire
+            created = datetime.fromtimestamp(created, timezone.utc)
         return created.isoformat() if hasattr(created, "isoformat") else str(created)
 
     return {
@@ -284,11 +316,14 @@ def send_to_destination(sqs: Any, queue_arn: str, body: dict[str, Any], attribut
 
 
 def _lambda_stream_record(record: dict[str, Any], source_arn: str, region: str) -> dict[str, Any]:
-    """boto3 parses ApproximateCreationDateTime into a datetime; Lambda sends epoch seconds."""
+    """Lambda sends ApproximateCreationDateTime as whole epoch seconds (the wire has milliseconds as a
+    fraction; a botocore-parsed record has a datetime)."""
     dynamodb = dict(record.get("dynamodb", {}))
     created = dynamodb.get("ApproximateCreationDateTime")
     if hasattr(created, "timestamp"):
         dynamodb["ApproximateCreationDateTime"] = int(created.timestamp())
+    elif isinstance(created, float):
+        dynamodb["ApproximateCreationDateTime"] = int(created)
     return {**record, "dynamodb": dynamodb, "eventSourceARN": source_arn, "awsRegion": region}
 
 

@@ -109,3 +109,59 @@ def test_back_to_back_requests_on_one_socket(servers):
             assert status.split()[1] == b"400"
             assert b"ResourceNotFoundException" in body_read
             assert headers["Connection"] is None
+
+
+HEADER_BLOCKS = [
+    b"Host: 127.0.0.1:5000\r\nX-Amz-Target: DynamoDB_20120810.PutItem\r\nContent-Length: 12\r\n\r\n",
+    b"Host: h\nAccept-Encoding: identity\n\n",  # LF only
+    b"A: 1\r\nA: 2\r\nEmpty:\r\nSpaces:   \t v  \r\nColon: a:b: c\r\n\r\n",  # repeats, empty, inner colons
+    b"Authorization: AWS4-HMAC-SHA256 Credential=t/20261202/us-east-1/dynamodb/aws4_request, SignedHeaders=host\r\n\r\n",
+    "X-Latin: caf\u00e9\r\n\r\n".encode("latin-1"),  # bytes above 127: iso-8859-1, as http.client decodes
+    b"x-amz-meta-with_underscore: 1\r\nUser-Agent: Boto3/1.0 md/Botocore#1.44\r\n\r\n",
+    b"\r\n",  # no headers at all
+    # not plain: each must come out as the email parser makes it
+    b"Folded: a\r\n  continued\r\nNext: b\r\n\r\n",
+    b"Stray: a\rb\r\n\r\n",
+    b"No colon here\r\nHost: h\r\n\r\n",
+    b"Bad Name: x\r\n\r\n",
+    b": nameless\r\n\r\n",
+    b"From someone\r\nHost: h\r\n\r\n",
+    b"Host: h\r\n",  # the connection closed before the blank line
+]
+
+
+@pytest.mark.parametrize("block", HEADER_BLOCKS)
+def test_request_headers_are_what_the_email_parser_makes(block):
+    import io
+
+    from localcloud.keepalive import KeepAliveHeaders, _email_parse_headers, split_headers
+
+    expected = _email_parse_headers(io.BytesIO(block), KeepAliveHeaders)
+    got = http.client.parse_headers(io.BytesIO(block), KeepAliveHeaders)  # what http.server calls
+    assert type(got) is KeepAliveHeaders
+    assert got.items() == expected.items() and got.keys() == expected.keys()
+    assert [type(v) for v in got.values()] == [type(v) for v in expected.values()]
+    assert got.get_payload() == expected.get_payload() and [type(d) for d in got.defects] == [type(d) for d in expected.defects]
+    assert got.get("host") == expected.get("host") and got.get_all("a") == expected.get_all("a")
+    lines = io.BytesIO(block).readlines()
+    plain = split_headers(lines) is not None
+    assert plain == (HEADER_BLOCKS.index(block) < 7)  # the plain ones take the direct path
+
+
+@pytest.mark.parametrize("level,logged", [(None, True), ("INFO", True), ("DEBUG", True), ("WARNING", False)])
+def test_a_request_line_is_logged_when_werkzeug_would_log_it(monkeypatch, level, logged):
+    import logging
+
+    from localcloud.keepalive import KeepAliveHandler
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    calls = []
+    monkeypatch.setattr(MotoRequestHandler, "log_request", lambda self, code="-", size="-": calls.append(code))
+    werkzeug = logging.getLogger("werkzeug")
+    before = werkzeug.level
+    werkzeug.setLevel(logging.NOTSET if level is None else getattr(logging, level))  # setLevel clears the level cache
+    try:
+        KeepAliveHandler.log_request(object.__new__(KeepAliveHandler), 200)
+    finally:
+        werkzeug.setLevel(before)
+    assert calls == ([200] if logged else [])

@@ -443,3 +443,58 @@ def test_fast_puts_keep_motos_headers(moto_server, monkeypatch):
     monkeypatch.setattr(DomainDispatcherApplication.__call__, "enabled", False)
     ddb.put_item(TableName="h", Item={"k": {"S": "moto"}})
     assert seen[0] == seen[1] and seen[0][0] == 200
+
+
+def test_random_strings_have_motos_length_alphabet_and_seeding():
+    import string
+
+    from moto.moto_api._internal import mock_random
+    from moto.moto_api._internal.moto_random import MotoRandom
+
+    apply()
+    patched, original = MotoRandom.get_random_string, MotoRandom.get_random_string.__wrapped__
+    for kwargs in ({}, {"length": 52}, {"length": 7, "include_digits": False}, {"length": 30, "lower_case": True}, {"length": 0}):
+        for _ in range(50):
+            ours, motos = patched(mock_random, **kwargs), original(mock_random, **kwargs)
+            assert len(ours) == len(motos) == kwargs.get("length", 20)
+            pool = string.ascii_letters + (string.digits if kwargs.get("include_digits", True) else "")
+            pool = pool.lower() if kwargs.get("lower_case") else pool
+            assert set(ours) <= set(pool) and set(motos) <= set(pool)
+    mock_random.seed(7)
+    first = [mock_random.get_random_string(length=52) for _ in range(3)]
+    mock_random.seed(7)
+    assert [mock_random.get_random_string(length=52) for _ in range(3)] == first  # seeding still makes ids repeatable
+    mock_random.seed()
+    drawn = "".join(mock_random.get_random_string(length=52) for _ in range(400))
+    assert set(drawn) == set(string.ascii_letters + string.digits)  # every character can come out
+
+
+@pytest.mark.parametrize("body", [
+    '{"Items": [], "Count": 0}', "", '{"text": "<RequestId>inside JSON</RequestId>"}',
+    "<Response><RequestId>old</RequestId><x/></Response>", b"<RequestId>bytes</RequestId>", b"{}", None,
+])
+@pytest.mark.parametrize("headers", [{}, {"status": 400}, {"status": "200", "x": "y"}])
+def test_request_ids_are_set_as_moto_sets_them(monkeypatch, body, headers):
+    import moto.core.responses as responses
+    from moto.core.responses import BaseResponse
+
+    apply()
+    ids = iter(range(100))
+    monkeypatch.setattr(responses, "gen_amzn_requestid_long",
+                        lambda h=None: (h.update({"x-amzn-requestid": f"REQ{next(ids)}"}) if h is not None else None) or "REQ")
+    ours = BaseResponse._enrich_response(dict(headers), body)
+    ids = iter(range(100))
+    motos = BaseResponse._enrich_response.__wrapped__(dict(headers), body)
+    assert ours == motos and type(ours[1]) is type(motos[1])
+
+
+def test_handler_methods_are_listed_once_per_class_and_are_motos():
+    import moto.core.responses as responses
+    from moto.dynamodb.responses import DynamoHandler
+    from moto.sqs.responses import SQSResponse
+
+    apply()
+    listed = responses.method_names_from_class
+    for handler in (DynamoHandler, SQSResponse):
+        assert listed(handler) == listed.__wrapped__(handler) and "put_item" in listed(DynamoHandler)
+        assert listed(handler) is listed(handler)  # kept, not listed again

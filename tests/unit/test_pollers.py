@@ -158,3 +158,98 @@ def test_a_failed_scheduled_invocation_goes_to_the_functions_dead_letter_queue()
     (message,) = sent.messages
     assert message["QueueUrl"] == "http://sqs/failures-dlq" and message["MessageBody"] == '{"period": "7d"}'
     assert message["MessageAttributes"]["RequestID"]["StringValue"] == "req-1"
+
+
+# --------------------------------------------------------------------------- stream records in their wire shape
+
+
+def _b64(value):
+    """A botocore-parsed stream image with its binaries as the base64 text the wire (and Lambda) carries."""
+    import base64
+
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, dict):
+        return {k: _b64(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_b64(v) for v in value]
+    return value
+
+
+def test_the_stream_pollers_records_make_the_event_botocores_would():
+    """Records read through WireRecordsParser make the same Lambda event (and on-failure record) as
+    records botocore parses, binaries base64 as Lambda sends them; other answers parse as before."""
+    import boto3
+    import botocore.session
+
+    from localcloud.cloud import free_port, start_emulator
+    from localcloud.pollers import WireRecordsParser, WireRecordsParserFactory, _lambda_stream_record, stream_failure_record
+
+    port = free_port()
+    server = start_emulator(port)
+    try:
+        creds = {"endpoint_url": f"http://127.0.0.1:{port}", "region_name": "us-east-1",
+                 "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        ddb = boto3.client("dynamodb", **creds)
+        arn = ddb.create_table(
+            TableName="tickets", BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "ticket_id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "ticket_id", "AttributeType": "S"}],
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})["TableDescription"]["LatestStreamArn"]
+        item = {"ticket_id": {"S": "t1"}, "n": {"N": "1.5"}, "blob": {"B": b"\x00\xffraw"}, "ok": {"BOOL": True},
+                "none": {"NULL": True}, "tags": {"SS": ["a", "b"]}, "bins": {"BS": [b"x", b"\x01"]},
+                "nested": {"M": {"l": {"L": [{"S": "é"}, {"N": "3"}, {"B": b"y"}]}}}}
+        ddb.put_item(TableName="tickets", Item=item)
+        ddb.update_item(TableName="tickets", Key={"ticket_id": {"S": "t1"}}, UpdateExpression="SET n = :v",
+                        ExpressionAttributeValues={":v": {"N": "2"}})
+        ddb.delete_item(TableName="tickets", Key={"ticket_id": {"S": "t1"}})
+
+        session = botocore.session.Session()
+        session.register_component("response_parser_factory", WireRecordsParserFactory())
+        clients = {"wire": session.create_client("dynamodbstreams", **creds), "botocore": boto3.client("dynamodbstreams", **creds)}
+        read = {}
+        for name, streams in clients.items():
+            shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+            iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+            response = streams.get_records(ShardIterator=iterator)
+            assert response["NextShardIterator"] and response["ResponseMetadata"]["HTTPStatusCode"] == 200
+            read[name] = response["Records"]
+        wire, parsed = read["wire"], read["botocore"]
+        assert [r["eventName"] for r in wire] == ["INSERT", "MODIFY", "REMOVE"]
+        assert wire[0]["dynamodb"]["NewImage"]["blob"] == {"B": "AP9yYXc="}  # base64, as Lambda's event has it
+        events = {name: [_lambda_stream_record(r, arn, "us-east-1") for r in records] for name, records in read.items()}
+        assert events["wire"] == _b64(events["botocore"])
+        assert all(type(r["dynamodb"]["ApproximateCreationDateTime"]) is int for r in events["wire"])
+        failure = {name: stream_failure_record(SimpleNamespace(function="f", source_arn=arn), "s", records, 3, None)
+                   for name, records in read.items()}
+        for record in failure.values():
+            record["requestContext"].pop("requestId")
+            record.pop("timestamp")
+        assert failure["wire"] == failure["botocore"]
+        # every other answer is botocore's own parse: timestamps still datetimes
+        assert clients["wire"].describe_stream(StreamArn=arn)["StreamDescription"]["CreationRequestDateTime"].year >= 2024
+        assert isinstance(WireRecordsParserFactory().create_parser("rest-json"), type(session.get_component("response_parser_factory")
+                                                                                      .create_parser("rest-json")))
+        assert not isinstance(WireRecordsParserFactory().create_parser("rest-json"), WireRecordsParser)
+    finally:
+        server.stop()
+
+
+def test_the_stream_poller_lists_shards_once_a_second():
+    from localcloud.pollers import SHARD_REFRESH_S, StreamPoller
+
+    class Counting(FakeStreams):
+        described = 0
+
+        def describe_stream(self, StreamArn: str) -> dict:  # noqa: N803
+            Counting.described += 1
+            return super().describe_stream(StreamArn)
+
+    esm = EventSourceMapping("Alerts", "AlertsFunction", "arn:aws:dynamodb:us-east-1:1:table/t/stream/s", "dynamodb",
+                             batch_size=100, batching_window_s=0, report_item_failures=True)
+    poller = StreamPoller(esm, AlwaysFails(), Counting(), "us-east-1")
+    for _ in range(50):
+        poller._refresh_shards()
+    assert Counting.described == 1 and list(poller._iterators) == ["shard-1"]
+    poller._shards_listed -= SHARD_REFRESH_S
+    poller._refresh_shards()
+    assert Counting.described == 2
