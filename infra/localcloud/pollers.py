@@ -205,6 +205,7 @@ class StreamPoller(threading.Thread):
         self._pending: dict[str, list[dict[str, Any]]] = {}  # shard -> records awaiting retry
         self._attempts: dict[str, int] = {}
         self._shards_listed = float("-inf")  # monotonic
+        self._gathering: dict[str, float] = {}  # shard -> when its first undelivered record was read (monotonic)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -234,6 +235,15 @@ class StreamPoller(threading.Thread):
                         self._iterators[shard_id] = response.get("NextShardIterator") or self._iterators[shard_id]
                         records = records + response.get("Records", [])
                     if records:
+                        # As Lambda does: gather up to BatchSize for at most the batching window (counted from
+                        # the first record), a retry goes at once. Delivering whatever one GetRecords returned
+                        # made ~2x the Alerts invocations AWS would (1,139-1,427 for 50k tickets vs ~500).
+                        started = self._gathering.setdefault(shard_id, time.monotonic())
+                        if (len(records) < self.esm.batch_size and shard_id not in self._attempts
+                                and time.monotonic() - started < float(self.esm.batching_window_s)):
+                            self._pending[shard_id] = records
+                            continue
+                        self._gathering.pop(shard_id, None)
                         idle = False
                         self._pending[shard_id] = self._deliver(shard_id, records)
                 if idle:

@@ -6,6 +6,8 @@ import threading
 import time
 from types import SimpleNamespace
 
+import pytest
+
 from localcloud.deployer import EventSourceMapping
 from localcloud.pollers import SqsPoller
 
@@ -253,3 +255,51 @@ def test_the_stream_poller_lists_shards_once_a_second():
     poller._shards_listed -= SHARD_REFRESH_S
     poller._refresh_shards()
     assert Counting.described == 2
+
+
+class TrickleStream:
+    """A shard that hands out 30 new records per GetRecords call, 90 in all."""
+
+    def __init__(self) -> None:
+        self.served = 0
+
+    def describe_stream(self, StreamArn: str) -> dict:  # noqa: N803
+        return {"StreamDescription": {"Shards": [{"ShardId": "shard-1"}]}}
+
+    def get_shard_iterator(self, **_: object) -> dict:
+        return {"ShardIterator": "it"}
+
+    def get_records(self, ShardIterator: str, Limit: int) -> dict:  # noqa: N803
+        take = min(30, Limit, 90 - self.served)
+        records = [{"eventName": "INSERT", "dynamodb": {"SequenceNumber": str(100 + self.served + i), "ApproximateCreationDateTime": 1}}
+                   for i in range(take)]
+        self.served += take
+        return {"Records": records, "NextShardIterator": "it"}
+
+
+class Recording:
+    def __init__(self) -> None:
+        self.batches: list[int] = []
+
+    def invoke(self, name: str, event: dict) -> SimpleNamespace:
+        self.batches.append(len(event["Records"]))
+        return SimpleNamespace(error=None, payload={"batchItemFailures": []})
+
+
+@pytest.mark.parametrize("window, expected", [(0.6, [90]), (0, [30, 30, 30])])
+def test_stream_records_are_gathered_for_the_batching_window(window, expected):
+    """Lambda fills a batch for up to MaximumBatchingWindowInSeconds (the Alerts mapping: 100 / 5 s); the poller
+    used to invoke with whatever one GetRecords returned, about twice as many invocations as on AWS."""
+    from localcloud.pollers import StreamPoller
+
+    esm = EventSourceMapping("Alerts", "AlertsFunction", "arn:aws:dynamodb:us-east-1:1:table/t/stream/s", "dynamodb",
+                             batch_size=100, batching_window_s=window, report_item_failures=True)
+    lambdas = Recording()
+    poller = StreamPoller(esm, lambdas, TrickleStream(), "us-east-1")
+    poller.start()
+    deadline = time.monotonic() + 10
+    while sum(lambdas.batches) < 90 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    poller.stop()
+    poller.join(5)
+    assert lambdas.batches == expected
