@@ -138,13 +138,15 @@ def price_calls(calls: list[dict[str, Any]], bill: Bill, gsis: dict[str, list[st
     gsis = gsis or {}
     item_attrs: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)  # (table, key hash) -> attr hash -> size
     facts = {"ticket_put_wru": 0, "ticket_puts": 0, "ticket_put_bytes": 0, "empty_receives": 0, "calls": 0,
-             "aws_call_spans": defaultdict(list), "aws_call_kinds": defaultdict(list), "calls_by_op": defaultdict(int), "wru_by_write": defaultdict(float)}
+             "aws_call_spans": defaultdict(list), "aws_call_kinds": defaultdict(list), "hook_ms": defaultdict(float), "calls_by_op": defaultdict(int), "wru_by_write": defaultdict(float)}
     for call in calls:
         svc, op, fn = call.get("svc"), call.get("op"), call.get("src", "unknown")
         if not svc or call.get("status") is None:
             continue  # no HTTP answer: nothing billed
         facts["calls"] += 1
         facts["calls_by_op"][f"{svc}.{op}"] += 1
+        if call.get("trace") and call.get("hook_ms"):  # the request log's own CPU, not the function's
+            facts["hook_ms"][call["trace"]] += float(call["hook_ms"])
         if call.get("trace") and call.get("ms") is not None:
             end = float(call.get("t") or 0)
             facts["aws_call_spans"][call["trace"]].append((end - float(call["ms"]) / 1000, end))
@@ -369,7 +371,9 @@ def cost_keys(request_log_dir: Path, tickets: int, prices: dict[str, Any] | None
         aws_waits[inv["trace"]] = aws_wait_ms(spans, facts["aws_call_kinds"].get(inv["trace"], []), latencies)
 
     def with_waits(new: dict[str, float]) -> list[dict[str, Any]]:
-        return [{**i, "duration_ms": max(0.0, float(i.get("duration_ms") or 0) - waits[i["trace"]]) + new.get(i["trace"], 0.0)}
+        # compute = measured duration - the emulator's waits - the request log's own hook time; + `new` waits
+        return [{**i, "duration_ms": max(0.0, float(i.get("duration_ms") or 0) - waits[i["trace"]]
+                                         - facts["hook_ms"].get(i["trace"], 0.0)) + new.get(i["trace"], 0.0)}
                 for i in invocations]
 
     emulator = Bill(prices)
@@ -402,6 +406,7 @@ def cost_keys(request_log_dir: Path, tickets: int, prices: dict[str, Any] | None
         "lambda": lambda_stats,
         "lambda_share_of_duration_in_aws_calls": round(wait_ms / busy_ms, 3) if busy_ms else None,
         "lambda_usd_per_million_without_aws_waits": round(sum(compute_only.usd_service.values()) * per_million, 4),
+        "request_log_hook_s_not_billed": round(sum(facts["hook_ms"].values()) / 1000, 3),
         "lambda_share_of_duration_in_aws_calls_at_aws_latency": round(sum(aws_waits.values()) / aws_busy_ms, 3) if aws_busy_ms else None,
         "emulator_latency": {
             "usd_per_million_tickets": round(emulator_total * per_million, 4),

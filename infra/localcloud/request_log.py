@@ -63,6 +63,7 @@ class RequestLog:
             context["_supportlens_request"] = {"describe_error": type(exc).__name__}
 
     def _after(self, http_response: Any, parsed: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+        hook_started = time.perf_counter()
         try:
             record = self._base(model, context)
             record["status"] = getattr(http_response, "status_code", None)
@@ -73,6 +74,8 @@ class RequestLog:
             if error.get("Code"):
                 record["error"] = error["Code"]
             record.update(describe_response(record["svc"], record["op"], parsed or {}, record))
+            # This hook's own time after the call: the function's duration holds it, AWS would not (bench/cost.py)
+            record["hook_ms"] = round((time.perf_counter() - hook_started) * 1000, 3)
             self.write(record)
         except Exception:
             pass

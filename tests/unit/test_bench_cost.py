@@ -183,6 +183,23 @@ def test_cost_keys_and_the_floor_from_a_log_directory(tmp_path: Path):
         cost.cost_keys(tmp_path / "nothing", tickets=1)
 
 
+def test_the_request_logs_own_hook_time_is_not_billed(tmp_path: Path):
+    """The bench's request log runs inside the function (≈ 12 s of Enrich's compute in a 50k run): AWS
+    would not run it, so its measured time (`hook_ms`) is taken off the compute."""
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    item = serialize({"ticket_id": "t", "chunk_id": "c", "text": "w"})
+    line = _call("PutItem", {"TableName": "dev-tickets", "Item": item}, src="dev-enrich")
+    (calls / "dev-enrich.1.jsonl").write_text(json.dumps({**line, "t": 1, "ms": 100, "hook_ms": 200}) + "\n")
+    (tmp_path / "invocations.jsonl").write_text(json.dumps(
+        {"function": "Enrich", "function_name": "dev-enrich", "memory_mb": 1024, "trace": "t1", "duration_ms": 1000, "init_ms": 0}) + "\n")
+    keys = cost.cost_keys(tmp_path, tickets=1, tickets_table="dev-tickets")
+    # 1,000 ms measured - 100 ms waiting on the emulator - 200 ms in the hook = 700 ms of the function's own
+    assert keys["cost_breakdown"]["lambda_usd_per_million_without_aws_waits"] == pytest.approx(
+        (0.20e-6 + 0.7 * 0.0000166667) * 1e6, rel=1e-3)
+    assert keys["cost_breakdown"]["request_log_hook_s_not_billed"] == 0.2
+
+
 def test_a_users_price_file_overrides_the_table(tmp_path: Path):
     own = tmp_path / "prices.json"
     own.write_text(json.dumps({"as_of": "2030-01-01", "prices": {"dynamodb_wru": {"usd": 1.0}}}))

@@ -88,6 +88,7 @@ def test_the_worker_logs_every_aws_call_with_sizes_and_no_values(tmp_path: Path,
     put = next(c for c in calls if c["op"] == "PutItem")
     assert put["src"] == "test-calls" and put["writes"][0]["table"] == "calls-tickets"
     assert put["writes"][0]["size"] > 40 * len(SECRET)  # the item's real size: 2 KB, so 2 WRU
+    assert all(0 < c["hook_ms"] < 1000 for c in calls)  # the log's own time, taken off the billed compute
     query = next(c for c in calls if c["op"] == "Query")
     assert query["consistent"] and query["sizes"] == [put["writes"][0]["size"]]
     # Each call is tagged with its invocation (the trace id Lambda handed it).
