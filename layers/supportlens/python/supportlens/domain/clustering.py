@@ -776,7 +776,6 @@ def cluster_corpus(corpus: Corpus, previous: CentroidsModel | None, version: str
     floor = background_similarity(_take(vectors, rest, pick), OUTLIER_PERCENTILE, seed=seed) if len(rest) > 1 else 0.0
     outlier = np.zeros(n, dtype=bool)
     outlier[rest] = sims_own < floor
-    latest_day = date.fromisoformat(max(corpus.days))  # (of event-time tickets when some are dated at upload: below)
     assigned = [""] * n
     groups: list[tuple[str, str, str | None, list[str], np.ndarray, np.ndarray, bool]] = []
     for c in range(k_found):
@@ -792,8 +791,9 @@ def cluster_corpus(corpus: Corpus, previous: CentroidsModel | None, version: str
         groups.append((bucket_id(b), bucket_label(b), b, [], members, _unit(vectors[members].sum(axis=0, keepdims=True))[0], False))
     issues = []
     undated = None if corpus.upload_dated is None or not np.any(corpus.upload_dated) else np.asarray(corpus.upload_dated, dtype=bool)
-    if undated is not None and not undated.all():  # trends end at the newest event time, not at today's upload
-        latest_day = date.fromisoformat(max(d for d, u in zip(corpus.days, undated) if not u))
+    # Trends end at the newest event time, not at the day an export without timestamps was uploaded.
+    timed_days = corpus.days if undated is None or undated.all() else [d for d, u in zip(corpus.days, undated) if not u]
+    latest_day = date.fromisoformat(max(timed_days))
     for issue_id, label, bucket, top_phrases, members, centroid, new in groups:
         if not len(members):
             continue
@@ -805,7 +805,7 @@ def cluster_corpus(corpus: Corpus, previous: CentroidsModel | None, version: str
         # Growth and "emerging" from event time only: tickets dated at their upload (an export without
         # timestamps) all land on one day and would make any issue they join look like it just exploded.
         dated = members if undated is None else members[~undated[members]]
-        growth, emerging, reason = trend(dict(Counter(corpus.days[i] for i in dated)), latest_day)
+        growth, emerging, reason = trend(dict(daily if undated is None else Counter(corpus.days[i] for i in dated)), latest_day)
         if bucket is None and new and reference is not None and 2 * len(dated) >= len(members):
             emerging, reason = True, reason or "a new issue not seen in the previous clustering"
         if bucket is not None:
