@@ -194,7 +194,10 @@ def _price_dynamodb(call: dict[str, Any], op: str, fn: str, error: str | None, b
     if writes is not None:
         transactional = bool(call.get("transaction"))
         unprocessed = list(call.get("unprocessed") or [])
-        for write in writes:
+        statement_errors = call.get("statement_errors") or [None] * len(writes)
+        for write, statement_error in zip(writes, statement_errors):
+            if statement_error not in (None, "DuplicateItem", "ConditionalCheckFailed"):
+                continue  # throttled, conflicting or invalid: nothing written, its retry is logged again
             if op == "BatchWriteItem" and write["k"] == "put":
                 match = next((u for u in unprocessed if u["table"] == write["table"] and u["size"] == write["size"]), None)
                 if match is not None:  # not written now; its retry is another logged call
@@ -209,7 +212,7 @@ def _price_dynamodb(call: dict[str, Any], op: str, fn: str, error: str | None, b
             bill.add(fn, "dynamodb", "dynamodb_wru", units, "dynamodb_wru")
             row = f" {write['row']}#" if write.get("row") else ""
             facts["wru_by_write"][f"{label}{row} {write['k']}{' (transaction)' if transactional else ''}"] += units
-            if tickets_table and write["table"] == tickets_table and write["k"] == "put" and not error:
+            if tickets_table and write["table"] == tickets_table and write["k"] == "put" and not error and not statement_error:
                 facts["ticket_puts"] += 1
                 facts["ticket_put_bytes"] += size
                 facts["ticket_put_wru"] += wru(size)  # the floor: one plain put, no transaction, no GSI

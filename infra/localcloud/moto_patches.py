@@ -21,6 +21,13 @@ in it (the 400 KB item limit): quadratic in attributes, a tenth of the emulator'
 tickets of ~40 attributes. Here the same running total is kept as the item is built, so the
 same item raises the same ItemSizeTooLarge at the same attribute.
 
+moto's PartiQL runs every statement over a JSON copy of every item of every table (seconds per
+statement at 50,000 tickets) and its INSERT overwrites an item that exists, where DynamoDB answers
+DuplicateItem — the very answer Enrich's ticket writes rely on. Here a ``BatchExecuteStatement`` of
+plain ``INSERT INTO "t" VALUE {'a': ?, ...}`` statements is answered as DynamoDB does: each one a
+PutItem through moto's own handler with the condition "no item has this key" (moto's checks, size
+limit and stream record), DuplicateItem when it fails. Any other statement goes to moto as before.
+
 moto parses a condition expression from its text on every use, up to three times per Put of a
 transaction (request validation, the transaction's check, the put itself): ~15 % of the
 emulator's CPU when Enrich writes 500 conditional ticket puts a chunk, all with one expression.
@@ -411,9 +418,16 @@ def _plain_put(body: Any) -> bool:
     return _plain_values(item.values()) and _plain_values(values.values())
 
 
+def _plain_inserts(body: Any) -> bool:
+    if type(body) is not dict or set(body) != {"Statements"} or type(body["Statements"]) is not list:
+        return False
+    return all(type(s) is dict and type(s.get("Parameters", [])) is list and _plain_values(s.get("Parameters", []))
+               for s in body["Statements"])
+
+
 def _fast_put(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes] | None:
-    """(status, headers, body) of a plain PutItem that moto's handler answered; None: moto must serve it
-    (the body is left readable for it)."""
+    """(status, headers, body) of a plain PutItem, or a batch of plain INSERTs, that moto's handler
+    answered; None: moto must serve it (the body is left readable for it)."""
     from moto import settings
     from moto.dynamodb.responses import DynamoHandler
     from moto.iam.models import mark_account_as_visited
@@ -439,8 +453,10 @@ def _fast_put(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], byte
     headers = EnvironHeaders(environ)
     handler = DynamoHandler()
     handler.headers, handler.querystring = headers, {}
+    insert = environ.get("HTTP_X_AMZ_TARGET") == _INSERT_TARGET
+    plain = _plain_inserts(body) if insert else _plain_put(body)
     # moto reads the access key from a query string parsed out of the body when the header has none
-    if not _plain_put(body) or b"AWSAccessKeyId" in raw:
+    if not plain or b"AWSAccessKeyId" in raw:
         return None
     scheme, host = environ.get("wsgi.url_scheme", "http"), environ.get("HTTP_HOST", "")
     full_url = f"{scheme}://{host}{environ.get('RAW_URI') or environ.get('PATH_INFO', '/')}"
@@ -450,15 +466,21 @@ def _fast_put(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], byte
     mark_account_as_visited(account_id=handler.current_account, access_key=handler.access_key,
                             service="dynamodb", region=handler.region)
     handler.body = body
-    try:
-        result = handler.put_item()  # moto's checks, condition, backend put and stream record
-    except Exception:  # raised before anything was written: moto answers it, error shape and all
-        return None
-    answer = result.result
-    if answer != {}:  # nothing this fast path lets through asks for attributes or capacity
-        raise RuntimeError(f"unexpected PutItem answer fields {sorted(answer)}")
+    if insert:
+        answers = answer_inserts(handler, body["Statements"])  # per statement: written or its error
+        if answers is None:
+            return None
+        payload = json.dumps({"Responses": answers}, separators=(",", ":")).encode()
+    else:
+        try:
+            result = handler.put_item()  # moto's checks, condition, backend put and stream record
+        except Exception:  # raised before anything was written: moto answers it, error shape and all
+            return None
+        answer = result.result
+        if answer != {}:  # nothing this fast path lets through asks for attributes or capacity
+            raise RuntimeError(f"unexpected PutItem answer fields {sorted(answer)}")
+        payload = b"{}"
     _fast_put.applied += 1  # type: ignore[attr-defined]
-    payload = b"{}"
     request_id = gen_amzn_requestid_long()
     return "200 OK", [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-requestid", request_id),
                       ("x-amz-crc32", str(binascii.crc32(payload))), ("server", "amazon.com"),
@@ -466,6 +488,64 @@ def _fast_put(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], byte
 
 
 _fast_put.applied = 0  # type: ignore[attr-defined]
+
+
+_INSERT_TARGET = "DynamoDB_20120810.BatchExecuteStatement"
+def answer_inserts(handler: Any, statements: Any) -> list[dict[str, Any]] | None:
+    """Per-statement answers of a batch of plain INSERTs, as DynamoDB gives them; None when any statement
+    is something else (moto answers the batch)."""
+    from moto.core.exceptions import JsonRESTError
+    from moto.dynamodb.exceptions import ConditionalCheckFailed
+
+    from .request_log import insert_shape
+
+    if type(statements) is not list or not 1 <= len(statements) <= 25:
+        return None
+    planned = []
+    for statement in statements:
+        if type(statement) is not dict or not {"Statement", "Parameters"}.issuperset(statement):
+            return None
+        shape, parameters = insert_shape(statement.get("Statement")), statement.get("Parameters") or []
+        if shape is None or type(parameters) is not list or len(parameters) != len(shape[1]) or len(set(shape[1])) != len(shape[1]):
+            return None
+        planned.append((shape[0], dict(zip(shape[1], parameters))))
+    answers: list[dict[str, Any]] = []
+    saved = handler.body
+    try:
+        for table_name, item in planned:
+            table = handler.dynamodb_backend.tables.get(table_name)
+            if table is None:
+                answers.append({"Error": {"Code": "ResourceNotFound", "Message": "Requested resource not found"}})
+                continue
+            handler.body = {"TableName": table_name, "Item": item, "ConditionExpression": "attribute_not_exists(#key)",
+                            "ExpressionAttributeNames": {"#key": table.hash_key_attr}}
+            try:
+                handler.put_item()
+                answers.append({"TableName": table_name})
+            except ConditionalCheckFailed:
+                answers.append({"TableName": table_name, "Error": {"Code": "DuplicateItem", "Message": "Duplicate primary key exists in table"}})
+            except JsonRESTError as exc:  # moto's validation of the item: the statement's error, the rest go on
+                answers.append({"TableName": table_name, "Error": {"Code": "ValidationError", "Message": exc.message}})
+    finally:
+        handler.body = saved
+    return answers
+
+
+def _patch_partiql_insert() -> None:
+    from moto.dynamodb.responses import DynamoHandler, DynamoResult
+
+    if getattr(DynamoHandler.batch_execute_statement, "_supportlens_patched", False):
+        return
+    original = DynamoHandler.batch_execute_statement
+
+    def batch_execute_statement(self: Any) -> Any:
+        answers = answer_inserts(self, self.body.get("Statements"))
+        return original(self) if answers is None else DynamoResult({"Responses": answers})
+
+    DynamoHandler.batch_execute_statement = _patched(batch_execute_statement, original)
+
+
+_FAST_TARGETS = (_PUT_TARGET, _INSERT_TARGET)
 
 
 class _Headers:
@@ -483,7 +563,7 @@ def _patch_put_item() -> None:
     original = DomainDispatcherApplication.__call__
 
     def __call__(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
-        if environ.get("HTTP_X_AMZ_TARGET") == _PUT_TARGET and __call__.enabled:  # type: ignore[attr-defined]
+        if environ.get("HTTP_X_AMZ_TARGET") in _FAST_TARGETS and __call__.enabled:  # type: ignore[attr-defined]
             answer = _fast_put(environ)
             if answer is not None:
                 status, headers, payload = answer
@@ -553,6 +633,7 @@ def apply() -> None:
     _patch_pure_add(models.DynamoDBBackend)
     _patch_module_list()
     _patch_put_item()
+    _patch_partiql_insert()
     _patch_request_ids()
     _patch_response_framing()
 

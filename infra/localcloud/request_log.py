@@ -191,6 +191,20 @@ def _row_kind(item: dict[str, Any]) -> str | None:
     return word if _ROW_KIND.fullmatch(word) else None
 
 
+_INSERT = re.compile(r"""\s*INSERT\s+INTO\s+"([^"]+)"\s+VALUE\s+\{((?:\s*'(?:[^']|'')*'\s*:\s*\?\s*,)*\s*'(?:[^']|'')*'\s*:\s*\?\s*)\}\s*""",
+                     re.IGNORECASE)
+_INSERT_NAME = re.compile(r"'((?:[^']|'')*)'\s*:\s*\?")
+
+
+def insert_shape(statement: Any) -> tuple[str, list[str]] | None:
+    """(table, attribute names) of a PartiQL `INSERT INTO "table" VALUE {'name': ?, ...}`; None for any
+    other statement. (The emulator's fast INSERT path reads statements with this too.)"""
+    match = _INSERT.fullmatch(statement) if type(statement) is str else None
+    if match is None:
+        return None
+    return match.group(1), [name.replace("''", "'") for name in _INSERT_NAME.findall(match.group(2))]
+
+
 def _write_request(kind: str, table: str, body: dict[str, Any]) -> dict[str, Any]:
     """One item write of a BatchWriteItem or a transaction, described by size only."""
     if kind == "Put":
@@ -278,6 +292,14 @@ def _dynamodb_request(op: str, params: dict[str, Any]) -> dict[str, Any]:
                     key = r["DeleteRequest"]["Key"]
                     writes.append({"k": "delete", "table": name, "key_size": item_size(key), "cond": False, "row": _row_kind(key)})
         return {"writes": writes}
+    if op == "BatchExecuteStatement":  # INSERTs: conditional puts, 1 WRU per KB each as PutItem
+        writes = []
+        for statement in params.get("Statements") or []:
+            shape = insert_shape(statement.get("Statement"))
+            if shape is not None:
+                item = dict(zip(shape[1], statement.get("Parameters") or []))
+                writes.append({"k": "put", "table": shape[0], "size": item_size(item), "cond": True, "row": _row_kind(item)})
+        return {"writes": writes}
     if op == "TransactWriteItems":
         writes = []
         for entry in params.get("TransactItems") or []:
@@ -320,6 +342,8 @@ def describe_response(service: str, op: str, parsed: dict[str, Any], record: dic
             out["unprocessed"] = unprocessed
         elif op == "UpdateItem" and "Attributes" in parsed:
             out["after_size"] = item_size(parsed["Attributes"])
+        elif op == "BatchExecuteStatement":
+            out["statement_errors"] = [(r.get("Error") or {}).get("Code") for r in parsed.get("Responses") or []]
         elif op == "TransactWriteItems" and parsed.get("CancellationReasons"):
             out["reasons"] = [r.get("Code") or "None" for r in parsed["CancellationReasons"]]
     elif service == "sqs":

@@ -11,13 +11,25 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import boto3
+
 from supportlens.adapters import aws as aws_adapter
 from supportlens.adapters import dynamo
 from tests.integration.test_enrich_robustness import DAY, batch, counters, file_row, ticket
-from tests.integration.test_faults import error_response
+from tests.integration.test_faults import error_response, ok_response
 from supportlens.logic.counters import read_partition  # summed over the write shards
+from localcloud.request_log import insert_shape
 
 SHARED = 200
+
+
+def inserted(params) -> list[dict]:
+    """The items a BatchExecuteStatement of INSERTs writes (Enrich's ticket writes), as AttributeValues."""
+    items = []
+    for statement in params.get("Statements") or []:
+        table, names = insert_shape(statement["Statement"])
+        items.append({"table": table, **dict(zip(names, statement["Parameters"]))})
+    return items
 
 
 def test_two_concurrent_invocations_on_overlapping_chunks_count_each_ticket_once(deployment, enrich):
@@ -35,10 +47,11 @@ def test_two_concurrent_invocations_on_overlapping_chunks_count_each_ticket_once
     chunks: set[str] = set()
     passed: list[str] = []
 
-    def hold(params, **_):  # every ticket put waits until both invocations are at their ticket writes
-        if params.get("TableName") != tickets_table:
+    def hold(params, **_):  # every ticket insert waits until both invocations are at their ticket writes
+        items = [i for i in inserted(params) if i["table"] == tickets_table]
+        if not items:
             return
-        chunk = params["Item"]["chunk_id"]["S"]
+        chunk = items[0]["chunk_id"]["S"]
         with arrived:
             if chunk not in chunks:
                 chunks.add(chunk)
@@ -47,12 +60,12 @@ def test_two_concurrent_invocations_on_overlapping_chunks_count_each_ticket_once
             if chunk not in passed:
                 passed.append(chunk)
 
-    ddb.meta.events.register("provide-client-params.dynamodb.PutItem", hold)
+    ddb.meta.events.register("provide-client-params.dynamodb.BatchExecuteStatement", hold)
     try:
         with ThreadPoolExecutor(2) as pool:
             responses = list(pool.map(lambda record: enrich([record]), records))
     finally:
-        ddb.meta.events.unregister("provide-client-params.dynamodb.PutItem", hold)
+        ddb.meta.events.unregister("provide-client-params.dynamodb.BatchExecuteStatement", hold)
         aws_adapter.client.cache_clear()
     assert responses == [{"batchItemFailures": []}] * 2
     assert len(set(passed)) == 2  # both invocations were at their ticket write at the same moment
@@ -75,8 +88,8 @@ def test_two_concurrent_invocations_on_overlapping_chunks_count_each_ticket_once
 
 def test_transaction_conflicts_are_retried_on_the_ticket_write_and_the_counters(deployment, enrich):
     """DynamoDB rejects a write to an item another transaction holds (TransactionConflictException on a
-    PutItem, TransactionConflict in a transaction; moto never does): injected once on a ticket put and
-    once on the counters, both are retried."""
+    statement of a BatchExecuteStatement, TransactionConflict in a transaction; moto never does): injected
+    once on a ticket insert and once on the counters, both are retried."""
     run = uuid.uuid4().hex[:8]
     file_id = file_row(deployment, run, 5)
     aws_adapter.client.cache_clear()
@@ -95,18 +108,24 @@ def test_transaction_conflicts_are_retried_on_the_ticket_write_and_the_counters(
                     reasons = [{"Code": "TransactionConflict" if n == len(body["TransactItems"]) - 1 else "None"}
                                for n in range(len(body["TransactItems"]))]
                     return error_response(400, "TransactionCanceledException", {"CancellationReasons": reasons})
-            elif body.get("TableName") == deployment.outputs["TicketsTableName"] and "tickets" not in injected:
+            elif "Statements" in body and "tickets" not in injected:
+                # A ticket another transaction holds: that statement's error in a 200 answer, the rest written
                 injected.append("tickets")
-                return error_response(400, "TransactionConflictException", {})
+                first, rest = body["Statements"][0], {**body, "Statements": body["Statements"][1:]}
+                written = ddb_plain.batch_execute_statement(**rest)["Responses"] if rest["Statements"] else []
+                assert insert_shape(first["Statement"])[0] == deployment.outputs["TicketsTableName"]
+                answers = [{"Error": {"Code": "TransactionConflict", "Message": "injected"}}, *written]
+                return ok_response({"Responses": answers})
         return None
 
+    ddb_plain = boto3.client("dynamodb")  # no hooks: writes the statements the injected answer says were written
     ddb.meta.events.register("before-send.dynamodb.TransactWriteItems", conflict)
-    ddb.meta.events.register("before-send.dynamodb.PutItem", conflict)
+    ddb.meta.events.register("before-send.dynamodb.BatchExecuteStatement", conflict)
     try:
         assert enrich([batch(file_id, 0, [ticket(run, i) for i in range(5)])]) == {"batchItemFailures": []}
     finally:
         ddb.meta.events.unregister("before-send.dynamodb.TransactWriteItems", conflict)
-        ddb.meta.events.unregister("before-send.dynamodb.PutItem", conflict)
+        ddb.meta.events.unregister("before-send.dynamodb.BatchExecuteStatement", conflict)
         aws_adapter.client.cache_clear()
     assert injected == ["tickets", "counters"]
     assert len(dynamo.batch_get(deployment.outputs["TicketsTableName"], "ticket_id", [f"{run}-{i}" for i in range(5)], "ticket_id")) == 5
@@ -128,16 +147,15 @@ def _ticket_calls(deployment, run_chunks):
             asked.append(len(keys))
 
     def put(params, **_):
-        if params.get("TableName") == tickets_table:
-            puts.append(params["Item"]["ticket_id"]["S"])
+        puts.extend(i["ticket_id"]["S"] for i in inserted(params) if i["table"] == tickets_table)
 
     ddb.meta.events.register("provide-client-params.dynamodb.BatchGetItem", read)
-    ddb.meta.events.register("provide-client-params.dynamodb.PutItem", put)
+    ddb.meta.events.register("provide-client-params.dynamodb.BatchExecuteStatement", put)
     try:
         run_chunks()
     finally:
         ddb.meta.events.unregister("provide-client-params.dynamodb.BatchGetItem", read)
-        ddb.meta.events.unregister("provide-client-params.dynamodb.PutItem", put)
+        ddb.meta.events.unregister("provide-client-params.dynamodb.BatchExecuteStatement", put)
         aws_adapter.client.cache_clear()
     return asked, puts
 
@@ -170,7 +188,8 @@ def test_a_stored_ticket_the_probes_miss_is_still_counted_once(deployment, enric
     first, second = file_row(deployment, f"{run}-a", 1), file_row(deployment, f"{run}-b", 100)
     enrich([batch(first, 0, [ticket(run, shared)])])
     asked, puts = _ticket_calls(deployment, lambda: enrich([batch(second, 0, [ticket(run, i) for i in range(100)])]))
-    assert sum(asked) == len(probe_positions(100)) and len(puts) == 100  # the shared one was tried and lost
+    # the probes, then the one key whose insert found it taken (its owner read); the shared one was tried and lost
+    assert sum(asked) == len(probe_positions(100)) + 1 and len(puts) == 100
     lineage = dynamo.get(deployment.outputs["FilesTableName"], {"file_id": second})
     assert (lineage["tickets_stored"], lineage["duplicates"]) == (99, 1)
     assert counters(deployment, run)["volume"] == 100

@@ -37,6 +37,12 @@ def error_response(status: int, code: str, extra: dict | None = None) -> AWSResp
     return AWSResponse("https://dynamodb.us-east-1.amazonaws.com/", status, headers, _Raw(body))
 
 
+def ok_response(answer: dict) -> AWSResponse:
+    body = json.dumps(answer).encode()
+    headers = {"x-amzn-RequestId": str(uuid.uuid4()), "Content-Type": "application/x-amz-json-1.0"}
+    return AWSResponse("https://dynamodb.us-east-1.amazonaws.com/", 200, headers, _Raw(body))
+
+
 @pytest.fixture
 def ddb(endpoint):
     """The adapters' own DynamoDB client, fresh, so injected handlers and the adaptive
@@ -198,7 +204,7 @@ def _mentions(params: dict, needle: str) -> bool:
 
 @pytest.mark.parametrize(
     "operation,step",
-    [("PutItem", "tickets"), ("TransactWriteItems", "counters"), ("BatchWriteItem", "customer"), ("Query", "profile")],
+    [("BatchExecuteStatement", "tickets"), ("TransactWriteItems", "counters"), ("BatchWriteItem", "customer"), ("Query", "profile")],
     ids=["before-tickets-stored", "after-tickets-before-counters", "before-customer-counters", "after-counters-before-profile"],
 )
 def test_crash_on_record_two_of_three_fails_only_that_record(deployment, enrich, ddb, operation, step):

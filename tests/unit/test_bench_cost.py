@@ -270,3 +270,17 @@ def test_the_breakdown_names_row_kinds_never_ids():
     bill = _bill()
     facts = cost.price_calls([{**row, "svc": "dynamodb", "op": "BatchWriteItem", "src": "f", "status": 200}], bill)
     assert dict(facts["wru_by_write"]) == {"aggregates customer# put": 1, "aggregates put": 1}
+
+
+def test_inserts_cost_a_put_each_duplicates_still_cost_and_throttled_statements_do_not():
+    from supportlens.adapters.dynamo import insert_statement
+
+    items = [serialize({"ticket_id": f"t{i}", "chunk_id": "c1", "text": "y" * 1500}) for i in range(4)]  # 2 WRU each
+    params = {"Statements": [insert_statement("x-tickets", item) for item in items]}
+    described = rl.describe_request("dynamodb", "BatchExecuteStatement", params)
+    assert [w["size"] for w in described["writes"]] == [rl.item_size(i) for i in items] and "y" * 20 not in json.dumps(described)
+    answer = {"Responses": [{}, {"Error": {"Code": "DuplicateItem"}}, {"Error": {"Code": "ThrottlingError"}}, {}]}
+    bill = _bill()
+    facts = cost.price_calls([_call("BatchExecuteStatement", params, answer)], bill, tickets_table="x-tickets")
+    assert bill.units["dynamodb_wru"] == 6  # written, refused (a failed condition costs), -, written
+    assert facts["ticket_puts"] == 2 and facts["ticket_put_wru"] == 4

@@ -498,3 +498,89 @@ def test_handler_methods_are_listed_once_per_class_and_are_motos():
     for handler in (DynamoHandler, SQSResponse):
         assert listed(handler) == listed.__wrapped__(handler) and "put_item" in listed(DynamoHandler)
         assert listed(handler) is listed(handler)  # kept, not listed again
+
+
+def _insert_script(ddb, streams, table: str) -> list:
+    """BatchExecuteStatements of INSERTs: new items (nested values, a quote in a name), an existing key, a
+    missing table, items moto's PutItem checks reject, binaries (which the HTTP fast path leaves to the
+    handler), and a statement of another shape (left to moto); answers, items and stream records."""
+    arn = ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                           KeySchema=[{"AttributeName": "ticket_id", "KeyType": "HASH"}],
+                           AttributeDefinitions=[{"AttributeName": "ticket_id", "AttributeType": "S"}],
+                           StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_IMAGE"})["TableDescription"]["LatestStreamArn"]
+    from supportlens.adapters.dynamo import insert_statement
+
+    def insert(item, into=table):
+        return insert_statement(into, item)
+
+    rich = {"ticket_id": {"S": "t1"}, "chunk_id": {"S": "c1"}, "n": {"N": "1.50"}, "ok": {"BOOL": False}, "none": {"NULL": True},
+            "tags": {"SS": ["b", "a"]}, "it's": {"S": "é\u2028\"q\""}, "nested": {"M": {"l": {"L": [{"S": "x"}, {"M": {"d": {"BOOL": True}}}]}}}}
+    batches = [
+        [insert(rich), insert({"ticket_id": {"S": "t2"}, "chunk_id": {"S": "c1"}})],
+        [insert({"ticket_id": {"S": "t1"}, "chunk_id": {"S": "c2"}}),  # taken: DuplicateItem, t1 unchanged
+         insert({"ticket_id": {"S": "t3"}}, into="nowhere"),
+         insert({"ticket_id": {"S": ""}, "chunk_id": {"S": "c2"}}),  # an empty key
+         insert({"chunk_id": {"S": "c2"}}),  # no key attribute
+         insert({"ticket_id": {"S": "t4"}, "big": {"S": "x" * 405_000}}),  # over the item size limit
+         insert({"ticket_id": {"S": "t5"}, "chunk_id": {"S": "c2"}})],  # the batch goes on after errors
+        [insert({"ticket_id": {"S": "t6"}, "blob": {"B": b"\x00\xff"}})],  # binaries: the handler's path
+    ]
+    out = _answers(ddb.batch_execute_statement, [{"Statements": b} for b in batches])
+    for _, answer in out:
+        for response in answer["Responses"]:
+            assert response.pop("TableName", table) in (table, "nowhere")  # each table's own name
+    for item in sorted(ddb.scan(TableName=table)["Items"], key=lambda i: i["ticket_id"]["S"]):
+        out.append((list(item), item))
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    for record in streams.get_records(ShardIterator=iterator)["Records"]:
+        out.append((record["eventName"], record["dynamodb"]["Keys"], record["dynamodb"].get("NewImage")))
+    return out
+
+
+def test_inserts_answer_as_dynamodb_does_on_both_paths(moto_server, monkeypatch):
+    """DynamoDB's INSERT writes only a new key and answers DuplicateItem otherwise (moto's PartiQL
+    overwrites): the HTTP fast path and the handler's path give the same answers, items and records."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    from localcloud.moto_patches import _fast_put
+
+    clients = boto3.client("dynamodb", **moto_server), boto3.client("dynamodbstreams", **moto_server)
+    applied = _fast_put.applied
+    fast = _insert_script(*clients, "inserts-fast")
+    assert _fast_put.applied - applied == 2  # the two batches without binaries
+    monkeypatch.setattr(DomainDispatcherApplication.__call__, "enabled", False)
+    slow = _insert_script(*clients, "inserts-handler")
+    assert fast == slow
+    answers = [[(r.get("Error") or {}).get("Code") for r in answer["Responses"]] for kind, answer in slow[:3]]
+    assert answers == [[None, None], ["DuplicateItem", "ResourceNotFound", "ValidationError", "ValidationError", "ValidationError", None], [None]]
+    stored = {item["ticket_id"]["S"]: item for _, item in slow[3:7]}
+    assert sorted(stored) == ["t1", "t2", "t5", "t6"] and stored["t1"]["chunk_id"] == {"S": "c1"}  # the first writer's
+    assert [r[0] for r in slow[7:]] == ["INSERT"] * 4  # one stream record per written item, none for the refused
+
+
+def test_an_insert_stores_what_motos_put_item_of_the_item_stores(moto_server):
+    """moto's own PartiQL takes no `?` parameters in an INSERT (a TypeError, HTTP 500): the reference is
+    moto's PutItem of the same item, which a new key's INSERT is."""
+    from supportlens.adapters.dynamo import insert_statement
+
+    ddb = boto3.client("dynamodb", **moto_server)
+    item = {"ticket_id": {"S": "k"}, "n": {"N": "1.50"}, "tags": {"SS": ["b", "a"]}, "m": {"M": {"l": {"L": [{"S": "x"}, {"NULL": True}]}}}}
+    stored = []
+    for table, write in (("by-insert", lambda t: ddb.batch_execute_statement(Statements=[insert_statement(t, item)])),
+                         ("by-put", lambda t: ddb.put_item(TableName=t, Item=item))):
+        ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "ticket_id", "KeyType": "HASH"}],
+                         AttributeDefinitions=[{"AttributeName": "ticket_id", "AttributeType": "S"}])
+        write(table)
+        stored.append(ddb.get_item(TableName=table, Key={"ticket_id": {"S": "k"}})["Item"])
+    assert stored[0] == stored[1] == item and list(stored[0]) == list(stored[1])
+
+
+def test_insert_shape_reads_only_plain_inserts():
+    from localcloud.request_log import insert_shape
+
+    assert insert_shape("""INSERT INTO "t-1" VALUE {'a': ?, 'it''s' : ?}""") == ("t-1", ["a", "it's"])
+    assert insert_shape("""insert into "t" value {'a':?}""") == ("t", ["a"])
+    for other in ("""INSERT INTO "t" VALUE {'a': 1}""", """INSERT INTO t VALUE {'a': ?}""", """UPDATE "t" SET a = ?""",
+                  """INSERT INTO "t" VALUE {'a': ?} ; DELETE FROM "t" """, """INSERT INTO "t" VALUE {}""", None):
+        assert insert_shape(other) is None

@@ -101,3 +101,13 @@ def test_quarantine_evidence_expires_and_uploads_are_versioned(cfn):
     assert rules["expire-quarantine"]["Prefix"] == "quarantine/" and rules["expire-quarantine"]["ExpirationInDays"]
     assert rules["expire-replaced-versions"]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 7
     assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+
+
+def test_enrich_may_insert_read_and_rewrite_tickets_and_nothing_more(cfn):
+    """Ticket writes are PartiQL INSERTs (BatchExecuteStatement needs dynamodb:PartiQLInsert, not PutItem),
+    the duplicate check and the owner check are BatchGetItems, a redelivery's rewrite a BatchWriteItem."""
+    template, _ = cfn
+    role = template["Resources"]["EnrichFunctionRole"]["Properties"]
+    actions = {action for policy in role.get("Policies", []) for statement in policy["PolicyDocument"]["Statement"]
+               if statement.get("Resource") == {"Fn::GetAtt": ["TicketsTable", "Arn"]} for action in statement["Action"]}
+    assert actions == {"dynamodb:PartiQLInsert", "dynamodb:BatchGetItem", "dynamodb:BatchWriteItem"}

@@ -66,37 +66,80 @@ def batch_write(table: str, items: list[dict[str, Any]]) -> None:
 
 
 CONFLICT_RETRIES = 8
-# Ticket puts in flight at once: one PutItem per ticket is most of Enrich's wait on AWS (50,000 x ~6 ms
-# over 8 at a time was 42 of its 282 billed seconds on the 50k e2e run); 16 halves that and stays
-# under the client's 20 pooled connections.
-TICKET_PUT_WORKERS = 16
+# BatchExecuteStatement's limit: 25 statements per request.
+INSERT_BATCH = 25
+# Statement errors of a batch that are worth another try (throttles, a transaction holding the item, a
+# server error); any other code (ValidationError, AccessDenied, ...) is raised.
+RETRYABLE_STATEMENT_ERRORS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded",
+                                        "RequestLimitExceeded", "InternalServerError"})
+# Insert batches in flight at once: each is one round trip on AWS (~15 ms); 500 tickets are 20 batches.
+INSERT_WORKERS = 8
+
+
+def insert_statement(table: str, item: dict[str, Any]) -> dict[str, Any]:
+    """PartiQL INSERT of one serialized item: it writes only when no item has the key, else the statement
+    fails with DuplicateItem (no condition needed, none allowed)."""
+    names = ", ".join("'" + name.replace("'", "''") + "': ?" for name in item)
+    return {"Statement": f'INSERT INTO "{table}" VALUE {{{names}}}', "Parameters": list(item.values())}
+
+
+def insert_new(table: str, items: list[dict[str, Any]], key_name: str) -> tuple[set[str], set[str]]:
+    """(keys inserted, keys that were there already) of serialized items, 25 INSERTs per
+    BatchExecuteStatement. Per-statement errors come back in a 200 answer, so botocore retries none of
+    them: throttles and transaction conflicts are retried here with backoff, anything else is raised."""
+    ddb = client("dynamodb")
+    inserted: set[str] = set()
+    existing: set[str] = set()
+
+    def run(group: list[dict[str, Any]]) -> None:
+        pending = group
+        for attempt in range(CONFLICT_RETRIES + 1):
+            answers = ddb.batch_execute_statement(Statements=[insert_statement(table, item) for item in pending])["Responses"]
+            again = []
+            for item, answer in zip(pending, answers):
+                code = (answer.get("Error") or {}).get("Code")
+                key = item[key_name]["S"]
+                if code is None:
+                    inserted.add(key)
+                elif code == "DuplicateItem":
+                    existing.add(key)
+                elif code in RETRYABLE_STATEMENT_ERRORS and attempt < CONFLICT_RETRIES:
+                    again.append(item)
+                else:  # the code and how many, never the values (they may be PII)
+                    raise RuntimeError(f"INSERT into {table} failed: {code} on {sum(1 for a in answers if a.get('Error'))} of {len(answers)} statements")
+            if not again:
+                return
+            pending = again
+            time.sleep(min(1.0, 0.02 * 2 ** (attempt + 1)))
+
+    parallel_calls(run, [items[i : i + INSERT_BATCH] for i in range(0, len(items), INSERT_BATCH)], INSERT_WORKERS)
+    return inserted, existing
 
 
 def put_unless_owned(table: str, items: list[dict[str, Any]], key_name: str, owner_attr: str) -> set[str]:
     """Write each item unless an item with its key exists with another `owner_attr` value; returns
-    the keys written (absent before, or already ours: a redelivery). The condition is what makes
-    two concurrent writers of one key agree on a single owner; BatchWriteItem takes no conditions.
-    One conditional PutItem per item, a few at a time: the same guarantee a transaction gave, at
-    half its price (a transactional write costs 2 WRU per KB, a PutItem 1) and with no
-    TransactionConflict between chunks that share a ticket."""
-    serialized = [serialize(item) for item in items]
-
-    def put(item: dict[str, Any]) -> str | None:
-        for conflicts in range(CONFLICT_RETRIES + 1):
-            try:
-                won = _conditional("put_item", TableName=table, Item=item,
-                                   ConditionExpression=f"attribute_not_exists({key_name}) OR #owner = :owner",
-                                   ExpressionAttributeNames={"#owner": owner_attr},
-                                   ExpressionAttributeValues={":owner": item[owner_attr]})
-                return item[key_name]["S"] if won else None
-            except ClientError as exc:
-                # The item is in another writer's transaction right now (AWS only; botocore does not retry it).
-                if exc.response["Error"]["Code"] != "TransactionConflictException" or conflicts == CONFLICT_RETRIES:
-                    raise
-                time.sleep(min(1.0, 0.02 * 2 ** (conflicts + 1)))
-        return None
-
-    return {key for key in parallel_calls(put, serialized, TICKET_PUT_WORKERS) if key}
+    the keys written (absent before, or already ours: a redelivery). The insert is what makes two
+    concurrent writers of one key agree on a single owner (BatchWriteItem takes no conditions): PartiQL
+    INSERTs, 25 per request, at a PutItem's price (1 WRU per KB; a transaction costs 2) and with no
+    TransactionConflict between chunks that share a ticket. A key that was there already is read
+    (strongly consistent, as the owner never changes once written): ours — a redelivery — is rewritten
+    as this delivery made it, another owner's is left alone."""
+    by_key = {item[key_name]: item for item in items}
+    won: set[str] = set()
+    pending = list(by_key)
+    for _ in range(3):  # a key found and then gone (deleted in between) is inserted again
+        inserted, existing = insert_new(table, [serialize(by_key[k]) for k in pending], key_name)
+        won |= inserted
+        if not existing:
+            break
+        owners = batch_get(table, key_name, sorted(existing), f"{key_name}, #owner", {"#owner": owner_attr}, consistent=True)
+        ours = sorted(k for k in existing if k in owners and owners[k].get(owner_attr) == by_key[k][owner_attr])
+        batch_write(table, [by_key[k] for k in ours])
+        won.update(ours)
+        pending = sorted(k for k in existing if k not in owners)
+        if not pending:
+            break
+    return won
 
 
 def _cancellation_codes(exc: ClientError) -> list[str] | None:
@@ -107,21 +150,22 @@ def _cancellation_codes(exc: ClientError) -> list[str] | None:
 
 
 def batch_get(table: str, key_name: str, keys: Iterable[str], projection: str,
-              names: dict[str, str] | None = None) -> dict[str, dict[str, Any]]:
+              names: dict[str, str] | None = None, consistent: bool = False) -> dict[str, dict[str, Any]]:
     """Existing items by key (UnprocessedKeys retried); `names` maps #placeholders in the projection."""
-    return {item[key_name]: item for item in batch_get_keys(table, ({key_name: k} for k in keys), projection, names)}
+    return {item[key_name]: item for item in batch_get_keys(table, ({key_name: k} for k in keys), projection, names, consistent)}
 
 
 def batch_get_keys(table: str, keys: Iterable[dict[str, str]], projection: str,
-                   names: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """Existing items of a table with a composite (string) key, eventually consistent (half the RRU
-    of a strongly consistent read); UnprocessedKeys retried. 100 keys per request (the API's limit)."""
+                   names: dict[str, str] | None = None, consistent: bool = False) -> list[dict[str, Any]]:
+    """Existing items of a table with a composite (string) key, eventually consistent unless asked (half
+    the RRU of a strongly consistent read); UnprocessedKeys retried. 100 keys per request (the API's limit)."""
     ddb = client("dynamodb")
     unique = list({tuple(sorted(k.items())): k for k in keys}.values())
     found: list[dict[str, Any]] = []
     for start in range(0, len(unique), 100):
         request = {table: {"Keys": [{n: {"S": v} for n, v in k.items()} for k in unique[start : start + 100]],
-                           "ProjectionExpression": projection, **({"ExpressionAttributeNames": names} if names else {})}}
+                           "ProjectionExpression": projection, **({"ExpressionAttributeNames": names} if names else {}),
+                           **({"ConsistentRead": True} if consistent else {})}}
         attempt = 0
         while request:
             response = ddb.batch_get_item(RequestItems=request)

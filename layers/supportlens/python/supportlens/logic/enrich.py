@@ -175,7 +175,7 @@ def store_message(body: str, settings: Settings, models: ModelCache) -> dict[str
                                     "raw": json.dumps(fresh[position].to_message(), ensure_ascii=False)[:10_000]})
         else:
             keep.append(position)
-    # Conditional writes: of two chunks storing one ticket at the same moment exactly one wins it,
+    # INSERTs (new keys only): of two chunks storing one ticket at the same moment exactly one wins it,
     # and only the tickets this delivery won are counted below.
     won = dynamo.put_unless_owned(settings.tickets_table, [batch.items[p] for p in keep], "ticket_id", "chunk_id")
     stored = _subset(batch, [p for p in keep if batch.items[p]["ticket_id"] in won])
@@ -214,10 +214,10 @@ def probe_positions(count: int, probes: int = DUPLICATE_PROBES) -> list[int]:
 def stored_tickets(table: str, ids: list[str]) -> dict[str, dict[str, Any]]:
     """{ticket id: {ticket_id, chunk_id}} of the chunk's tickets already stored, to skip enriching them.
 
-    Only an optimisation: the conditional put decides ownership. Reading every ticket costs ½ RRU
+    Only an optimisation: the INSERT decides ownership. Reading every ticket costs ½ RRU
     each ($0.0625 per million) although a new chunk has none stored; so `DUPLICATE_PROBES` of them
     are read first and the rest only when one of those is stored (a redelivery, a re-upload, an
-    overlapping export). A stored ticket the probes miss is enriched and its put fails (about 1 WRU,
+    overlapping export). A stored ticket the probes miss is enriched and its INSERT fails (about 1 WRU,
     10x the read it skipped) and it is counted as a duplicate all the same; with 16 probes that
     expected waste stays below a quarter of the full read's price at any overlap (docs/bench.md)."""
     positions = probe_positions(len(ids))
