@@ -43,7 +43,10 @@ def ingest(path: str, key: str) -> dict:
             "rss_after_imports_mb": round(baseline, 1)}
 
 
-def cluster(n: int, seed: int) -> dict:
+def cluster(n: int, seed: int, shape: str = "mixture") -> dict:
+    """`mixture`: 40 Gaussian clusters on the sphere (a silhouette curve with structure); `flat`: uniform
+    random unit vectors with real texts in file order (a flat curve, as short tweets give: the code path
+    that adds the window's TF-IDF/SVD view)."""
     import numpy as np
 
     from bench.gen import real_texts, sphere_mixture
@@ -51,11 +54,20 @@ def cluster(n: int, seed: int) -> dict:
 
     dim = int(scoring.embed(["dimension probe"]).shape[1])
     true_k = 40
-    vectors, labels = sphere_mixture(n, dim, true_k, seed=seed)
     pool = real_texts()
-    # Each synthetic cluster draws its texts from its own slice of real texts, so phrases differ by cluster.
-    per = max(1, len(pool) // true_k)
-    texts = [pool[(lab * per + i % per) % len(pool)] for i, lab in enumerate(labels.tolist())]
+    if shape == "flat":
+        rng = np.random.default_rng(seed)
+        vectors = np.empty((n, dim), dtype=np.float32)
+        for start in range(0, n, 100_000):
+            block = rng.standard_normal((min(n, start + 100_000) - start, dim), dtype=np.float32)
+            vectors[start : start + len(block)] = block / np.linalg.norm(block, axis=1, keepdims=True)
+        labels = np.arange(n) % true_k
+        texts = [pool[i % len(pool)] for i in range(n)]
+    else:
+        vectors, labels = sphere_mixture(n, dim, true_k, seed=seed)
+        # Each synthetic cluster draws its texts from its own slice of real texts, so phrases differ by cluster.
+        per = max(1, len(pool) // true_k)
+        texts = [pool[(lab * per + i % per) % len(pool)] for i, lab in enumerate(labels.tolist())]
     days = [f"2024-06-{1 + (i * 7 + lab) % 30:02d}" for i, lab in enumerate(labels.tolist())]
     corpus = clustering.Corpus(
         ticket_ids=[f"t{i}" for i in range(n)], texts=texts, companies=[f"co{lab % 12}" for lab in labels.tolist()],
@@ -66,7 +78,10 @@ def cluster(n: int, seed: int) -> dict:
     started = time.perf_counter()
     issues, model, scores = clustering.build_issues(corpus, None, "bench")
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "n": n, "dim": dim, "true_k": true_k, "k": len(issues),
+    best = max(scores.values()) if scores else None
+    return {"seconds": seconds, "cpu_seconds": round(time.process_time(), 1), "n": n, "dim": dim, "shape": shape,
+            "true_k": true_k if shape == "mixture" else None, "k": len(issues),
+            "flat_curve": best is not None and best < clustering.SILHOUETTE_STRUCTURE, "best_silhouette": best,
             "peak_rss_before_clustering_mb": round(before, 1)}
 
 
@@ -90,7 +105,7 @@ def main(argv: list[str]) -> None:
     if kind == "ingest":
         result = ingest(args[0], args[1])
     elif kind == "cluster":
-        result = cluster(int(args[0]), int(args[1]))
+        result = cluster(int(args[0]), int(args[1]), *args[2:3])
     else:
         raise SystemExit(f"unknown child task {kind!r}")
     print(json.dumps(result))

@@ -242,8 +242,8 @@ def bench_ingest_memory(opts: Options) -> dict[str, Any]:
     return {"ingest_peak_rss_mb": out, "_details": {"ingest_memory": details}}
 
 
-def _cluster(n: int, opts: Options) -> tuple[dict[str, Any], float]:
-    result, rss, _ = run_child(["cluster", str(n), "0"], opts, timeout=3600)
+def _cluster(n: int, opts: Options, shape: str = "mixture") -> tuple[dict[str, Any], float]:
+    result, rss, _ = run_child(["cluster", str(n), "0", shape], opts, timeout=3600)
     return result, rss
 
 
@@ -256,6 +256,16 @@ def bench_cluster_1m(opts: Options) -> dict[str, Any]:
     result, rss = _cluster(opts.size(1_000_000, 400), opts)
     return {"cluster_1m_s": round(result["seconds"], 2), "cluster_1m_peak_rss_mb": round(rss, 1),
             "_details": {"cluster_1m": result}}
+
+
+def bench_cluster_1m_flat(opts: Options) -> dict[str, Any]:
+    """The same million on a flat silhouette curve (uniform vectors, real texts): the path tweets take,
+    which adds the window's TF-IDF/SVD view before k-means (issue 11)."""
+    result, rss = _cluster(opts.size(1_000_000, 400), opts, "flat")
+    if not result.get("flat_curve") and not opts.quick:
+        raise RuntimeError(f"the flat input gave a silhouette curve with structure ({result.get('best_silhouette')})")
+    return {"cluster_1m_flat_s": round(result["seconds"], 2), "cluster_1m_flat_peak_rss_mb": round(rss, 1),
+            "_details": {"cluster_1m_flat": result}}
 
 
 # ------------------------------------------------------------------ template: functions and layers
@@ -772,6 +782,7 @@ MEASUREMENTS = [
                         "aws_usd_per_million_tickets", "cost_breakdown", "cost_vs_floor"), bench_e2e),
     Measurement("cluster_100k", ("cluster_100k_s",), bench_cluster_100k),
     Measurement("cluster_1m", ("cluster_1m_s", "cluster_1m_peak_rss_mb"), bench_cluster_1m),
+    Measurement("cluster_1m_flat", ("cluster_1m_flat_s", "cluster_1m_flat_peak_rss_mb"), bench_cluster_1m_flat),
     Measurement("cold_start", ("cold_start_s",), bench_cold_start),
     Measurement("report", ("report_s",), bench_report),
     Measurement("function_size", ("function_size_mb",), bench_function_size),

@@ -13,7 +13,7 @@ import pytest
 from bench import gen, run
 from tests.conftest import ROOT, SHARED_DATA
 
-QUICK_LOCAL = ["enrich", "banking77", "ingest_speed", "ingest_memory", "cluster_100k", "cluster_1m", "cold_start", "report"]
+QUICK_LOCAL = ["enrich", "banking77", "ingest_speed", "ingest_memory", "cluster_100k", "cluster_1m", "cluster_1m_flat", "cold_start", "report"]
 
 
 def bench(*args: str, timeout: float = 900) -> tuple[dict, str]:
