@@ -279,3 +279,42 @@ def test_bench_measures_banking77_on_the_part_the_fine_tune_never_saw():
     texts = ["my card was declined", "where is my refund?", "", "Ünïcödé 💳", *(f"text {i}" for i in range(200))]
     assert [holdout_part(t) for t in texts] == [tool.part(t) for t in texts]
     assert {holdout_part(t) for t in texts} == {0, 1, 2, 3, 4}
+
+
+def _reference_encode(model: static_embedding.StaticEmbedding, texts: list[str]) -> np.ndarray:
+    """encode() of one text at a time: its rows summed by one reduceat of their own (what one call for the whole
+    batch gave each text before the rows were grouped), then normalised, centred and normalised again."""
+    out = np.zeros((len(texts), model.dim), dtype=np.float32)
+    for row, text in enumerate(texts):
+        ids = model.feature_ids(text)
+        if not ids:
+            continue
+        total = np.add.reduceat(model.vectors[np.asarray(ids)], [0], axis=0)
+        total /= np.maximum(np.linalg.norm(total, axis=1, keepdims=True), 1e-12)  # as encode's row norms
+        total -= model.center
+        total /= np.maximum(np.linalg.norm(total, axis=1, keepdims=True), 1e-12)
+        out[row] = total[0]
+    return out
+
+
+@pytest.mark.parametrize("gather_rows", [1, 2, 3, 7, 256, 10**9])
+def test_encode_in_row_groups_gives_the_same_bits_as_one_text_at_a_time(monkeypatch, gather_rows):
+    """encode() sums a few texts' rows per numpy call (GATHER_ROWS): every group size gives the same bits,
+    blank texts included (zero rows), as adding each text's rows in order."""
+    rng = np.random.default_rng(7)
+    words = ["card", "lost", "stolen", "refund", "money", "back", "card lost", "money back"]
+    table = rng.standard_normal((len(words) + 5, 16)).astype(np.float32)
+    model = static_embedding.StaticEmbedding("t", {w: i for i, w in enumerate(words)}, table,
+                                             rng.standard_normal(16).astype(np.float32) * 0.1, (3,), 5)
+    texts = ["card lost", "", "!!!", "money back money back card", "zzqx unknownword card", "refund", "?",
+             "stolen card lost money back refund card lost", "lost", "   "]
+    monkeypatch.setattr(static_embedding, "GATHER_ROWS", gather_rows)
+    got = model.encode(texts)
+    want = _reference_encode(model, texts)
+    assert got.tobytes() == want.tobytes()
+    whole = _reference_encode(model, texts[3:4])[0]  # and that is the plain sum, to float32 rounding
+    plain = sum((model.vectors[i].astype(np.float64) for i in model.feature_ids(texts[3])), np.zeros(16))
+    plain /= np.linalg.norm(plain)
+    plain -= model.center
+    np.testing.assert_allclose(whole, plain / np.linalg.norm(plain), atol=1e-5)
+    assert not got[1].any() and not got[2].any() and not got[9].any() and got[0].any()

@@ -84,3 +84,27 @@ def test_shared_corpora_tokenize_like_spacy(reference, port):
     assert len(texts) > 20_000
     differ = [t for t in texts if port_tokens(port, t) != spacy_tokens(reference, t)]
     assert not differ, differ[:3]
+
+
+def test_a_chunk_whose_inner_part_is_cached_tokenizes_like_spacy(reference):
+    """_split stops at a cached inner chunk ("thanks" inside '("thanks!")'): same tokens as spaCy and as a cold cache."""
+    port = en_tokenizer.Tokenizer(en_tokenizer.rules(), {p: [p] for p in entities.PLACEHOLDERS})
+    cold = en_tokenizer.Tokenizer(en_tokenizer.rules(), {p: [p] for p in entities.PLACEHOLDERS})
+    words = ["thanks", "a.m.", "can't", "U.S.", "5km", "iPhoneX", ":)", "gonna", "don't", "t-mobile", "www.example.com",
+             "'s", "[EMAIL]", "wait...what", "e.g.", "$25", "hello"]
+    affixes = [("", "!"), ("(", ")"), ('"', '"'), ("", "..."), ("'", "'"), ("", "?!)"), ("[", "]."), ("(", ":"),
+               ("", "'s"), ("$", "!!"), ("", ".")]
+    for word in words:
+        port.split(word)  # the bare words are now in the cache
+    hits = 0
+    for word in words:
+        for before, after in affixes:
+            value = f"{before}{word}{after} and {word}{after}{after}"
+            assert port_tokens(port, value) == spacy_tokens(reference, value), value
+            cold._cache.clear()
+            assert port.split(value) == cold.split(value), value
+            hits += f"{before}{word}{after}" not in port.specials
+    assert hits > 100
+    # without special cases (how add_special_case finds the pieces affixes make) the cache, built with them, is not read
+    assert port.split("gonna") == (["gon", "na"], [False, False])
+    assert port.split("(gonna)", with_specials=False) == (["(", "gonna", ")"], [False, False, False])

@@ -134,9 +134,16 @@ class Tokenizer:
         prefixes: list[str] = []
         suffixes: list[str] = []
         last_size = 0
+        cache = self._cache if with_specials else {}
         while string and len(string) != last_size:
             if string in specials:
                 break
+            if prefixes or suffixes:
+                # What is left once an affix is off is split as a chunk of its own would be (the loop goes on
+                # from the string alone): a known chunk ("thanks" inside "thanks!") needs no more regexes.
+                known = cache.get(string)
+                if known is not None:
+                    return (*prefixes, *known[0], *reversed(suffixes))
             last_size = len(string)
             pre_len = self._find_prefix(string)
             if pre_len:
