@@ -106,6 +106,18 @@ def embedding_dim() -> int:
 
 # ------------------------------------------------------------------ measurements
 def bench_enrich(opts: Options) -> dict[str, Any]:
+    from threadpoolctl import threadpool_limits
+
+    # As EnrichFunction runs: its template environment caps the BLAS threads (the library read the
+    # variable when this process loaded it, so the cap is applied here at run time).
+    blas = function_specs()["Enrich"]["env"].get("OPENBLAS_NUM_THREADS")
+    with threadpool_limits(limits=int(blas) if blas else None, user_api="blas"):
+        result = _bench_enrich(opts)
+    result["_details"]["enrich"]["blas_threads"] = int(blas) if blas else None
+    return result
+
+
+def _bench_enrich(opts: Options) -> dict[str, Any]:
     import numpy as np
 
     from supportlens.domain import scoring
