@@ -32,6 +32,11 @@ def control(path: str, body: dict[str, Any] | None = None, timeout: float = 900)
 
 
 def _alive(pid: int) -> bool:
+    try:  # started by this process (`make demo`): an exited child stays a zombie, which kill(0) still finds
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:  # not our child: started by another `supportlens local up`
+        pass
     try:
         os.kill(pid, 0)
         return True

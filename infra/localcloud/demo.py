@@ -116,5 +116,4 @@ def run_demo(args: argparse.Namespace) -> int:
         ok = all(r["status"] == "complete" for r in rows) and all(r["ok"] for r in cluster + reports) and mails
         return 0 if ok else 1
     finally:
-        local.down()
-        print("local cloud stopped", file=sys.stderr)
+        print(f"local cloud {local.down()}", file=sys.stderr)

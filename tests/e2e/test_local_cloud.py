@@ -107,3 +107,20 @@ def test_down_stops_everything(tmp_path):
     assert not (tmp_path / "local.json").exists()
     leftovers = os.popen("pgrep -f 'awslambdaric' -a").read()
     assert str(tmp_path) not in leftovers
+
+
+def test_a_cloud_this_process_started_stops_when_asked(tmp_path):
+    """`make demo` starts the cloud as its own child and stops it: the exited child is a zombie until
+    reaped, which kill(pid, 0) still finds, so `down` used to wait out 30 s + 10 s and kill it."""
+    import subprocess
+    import sys
+
+    from tests.e2e.conftest import ROOT
+
+    script = ("from pathlib import Path; from localcloud import cli as local; "
+              f"local.up(Path({str(ROOT / 'template.yaml')!r}), None, []); print(local.down())")
+    env = {**os.environ, "SUPPORTLENS_HOME": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=180, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    how = done.stdout.strip().splitlines()[-1]
+    assert how.startswith("stopped ("), how

@@ -196,6 +196,15 @@ def test_a_reply_that_pointed_at_a_link_is_not_recommended():
     assert assist.relies_on_link("Check https://t.co/a for updates")
     assert not assist.relies_on_link("Sorry! Send us a DM and we will help. https://t.co/xyz")
     assert not assist.relies_on_link("Try reinstalling the app, that fixes it.")
+    # What the index holds: cleaned texts, their links already removed (a new user got the first as a reply)
+    for hole in ("Send us a note via so we can assist.", "Please reach out here:", "DM us at: and we'll look.", "Please visit."):
+        assert assist.relies_on_link(hole), hole
+    for fine in ("We're here to help.", "We'll call at 5:30 to confirm.", "We're glad our team was able to help.",
+                 "Sorry about that: a fix is on its way.", "Arrive at the gate early and we'll help."):
+        assert not assist.relies_on_link(fine), fine
+    cleaned = _index({"b1": assist.Reply("rb1", "Send us a note via so we can assist with the app.")})
+    rec = assist.recommend(unit(1, 0.1, 0), cleaned, _embed, company="AppleSupport")
+    assert "via so" not in rec.reply
     # AppleSupport's only reply now needs its link: another company's link-free reply is recommended instead.
     index = _index({"b1": assist.Reply("rb1", "Please update here: https://t.co/upd and restart your iPhone.")})
     rec = assist.recommend(unit(1, 0.1, 0), index, _embed, company="AppleSupport")

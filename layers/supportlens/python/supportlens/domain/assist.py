@@ -65,17 +65,21 @@ _NOT_NAMES = frozenset({"Thanks", "Thank", "Please", "Today", "Tomorrow", "Yeste
 # once the link is stripped: the word before the link says so, or the link sat inside a sentence.
 _LINK_CUE = re.compile(r"(?i:\b(?:at|here|via|visit|see|using|following|below|link|on|from)\s*:?|:)\s*$")
 _URL_IN_REPLY = re.compile(r"https?://\S+|\bwww\.\S+|\b\w+\.(?:co|ly|gl)/\S+", re.IGNORECASE)
+# The index holds cleaned texts, whose links are already gone: the hole a link left ("Send us a note via so
+# we can assist.", "Please reach out here:") is found in what remains.
+_LINK_HOLE = re.compile(r"(?i:\b(?:via|at|visit|using)\s*:?|:)\s*(?:$|[.!?,;)]|\b(?:so|and|where|to)\b)")
 _MIN_REPLY_WORDS = 3
 
 
 def relies_on_link(reply: str) -> bool:
-    """True when a raw reply's link carried its meaning: a word like "at"/"here:" leads into it, or more of
-    the sentence follows it (a link at the end after a full sentence is only a DM button)."""
+    """True when a reply's link carried its meaning: a word like "at"/"here:" leads into it, or more of
+    the sentence follows it (a link at the end after a full sentence is only a DM button), or, in a
+    cleaned text whose link is gone, the hole it left ("... via so we can assist.", "... here:")."""
     for match in _URL_IN_REPLY.finditer(reply):
         before, after = reply[: match.start()], reply[match.end():]
         if _LINK_CUE.search(before) or re.match(r"\s*[a-z]", after):
             return True
-    return False
+    return bool(_LINK_HOLE.search(_URL_IN_REPLY.sub(" ", reply)))
 
 
 # ---------------------------------------------------------------- strings as blobs
