@@ -86,6 +86,15 @@ def test_evaluate_accepts_common_label_spellings(tmp_path, capsys):
     assert code == 0 and result["positives"] == 3
 
 
+def test_evaluate_reads_the_columns_it_is_told(tmp_path, capsys):
+    """A labelled set as it comes (Banking77: text,category): named on the command line, not renamed by hand."""
+    data = write_csv(tmp_path / "c.csv", [(t, "yes" if y == "abusive" else "no") for t, y in ABUSE_ROWS], header=("body", "category"))
+    code, result, err = run(capsys, "evaluate", "abuse", "--data", str(data))
+    assert code == 1 and "--label-column" in err
+    code, result, _ = run(capsys, "evaluate", "abuse", "--data", str(data), "--text-column", "body", "--label-column", "category")
+    assert code == 0 and result["positives"] == 3
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
