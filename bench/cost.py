@@ -194,8 +194,10 @@ def _price_dynamodb(call: dict[str, Any], op: str, fn: str, error: str | None, b
     if writes is not None:
         transactional = bool(call.get("transaction"))
         unprocessed = list(call.get("unprocessed") or [])
-        statement_errors = call.get("statement_errors") or [None] * len(writes)
-        for write, statement_error in zip(writes, statement_errors):
+        statement_errors = call.get("statement_errors") or []
+        for write in writes:
+            position = write.get("statement")
+            statement_error = statement_errors[position] if position is not None and position < len(statement_errors) else None
             if statement_error not in (None, "DuplicateItem", "ConditionalCheckFailed"):
                 continue  # throttled, conflicting or invalid: nothing written, its retry is logged again
             if op == "BatchWriteItem" and write["k"] == "put":

@@ -294,11 +294,12 @@ def _dynamodb_request(op: str, params: dict[str, Any]) -> dict[str, Any]:
         return {"writes": writes}
     if op == "BatchExecuteStatement":  # INSERTs: conditional puts, 1 WRU per KB each as PutItem
         writes = []
-        for statement in params.get("Statements") or []:
+        for position, statement in enumerate(params.get("Statements") or []):
             shape = insert_shape(statement.get("Statement"))
-            if shape is not None:
+            if shape is not None:  # "statement": its answer's position in the response (other statements are not priced)
                 item = dict(zip(shape[1], statement.get("Parameters") or []))
-                writes.append({"k": "put", "table": shape[0], "size": item_size(item), "cond": True, "row": _row_kind(item)})
+                writes.append({"k": "put", "table": shape[0], "size": item_size(item), "cond": True, "row": _row_kind(item),
+                               "statement": position})
         return {"writes": writes}
     if op == "TransactWriteItems":
         writes = []

@@ -277,10 +277,12 @@ def test_inserts_cost_a_put_each_duplicates_still_cost_and_throttled_statements_
 
     items = [serialize({"ticket_id": f"t{i}", "chunk_id": "c1", "text": "y" * 1500}) for i in range(4)]  # 2 WRU each
     params = {"Statements": [insert_statement("x-tickets", item) for item in items]}
+    params["Statements"].insert(1, {"Statement": 'UPDATE "x-tickets" SET a = ? WHERE ticket_id = ?'})  # not priced
+    answer_codes = [None, None, "ThrottlingError", "ThrottlingError", "DuplicateItem"]  # by statement position
     described = rl.describe_request("dynamodb", "BatchExecuteStatement", params)
     assert [w["size"] for w in described["writes"]] == [rl.item_size(i) for i in items] and "y" * 20 not in json.dumps(described)
-    answer = {"Responses": [{}, {"Error": {"Code": "DuplicateItem"}}, {"Error": {"Code": "ThrottlingError"}}, {}]}
+    answer = {"Responses": [{"Error": {"Code": c}} if c else {} for c in answer_codes]}
     bill = _bill()
     facts = cost.price_calls([_call("BatchExecuteStatement", params, answer)], bill, tickets_table="x-tickets")
-    assert bill.units["dynamodb_wru"] == 6  # written, refused (a failed condition costs), -, written
-    assert facts["ticket_puts"] == 2 and facts["ticket_put_wru"] == 4
+    assert bill.units["dynamodb_wru"] == 4  # written, (the UPDATE), -, -, refused (a failed condition costs)
+    assert facts["ticket_puts"] == 1 and facts["ticket_put_wru"] == 2
