@@ -491,6 +491,8 @@ _fast_put.applied = 0  # type: ignore[attr-defined]
 
 
 _INSERT_TARGET = "DynamoDB_20120810.BatchExecuteStatement"
+
+
 def answer_inserts(handler: Any, statements: Any) -> list[dict[str, Any]] | None:
     """Per-statement answers of a batch of plain INSERTs, as DynamoDB gives them; None when any statement
     is something else (moto answers the batch)."""

@@ -66,6 +66,12 @@ def batch_write(table: str, items: list[dict[str, Any]]) -> None:
 
 
 CONFLICT_RETRIES = 8
+
+
+def _conflict_pause(attempt: int) -> None:
+    """Backoff before retry `attempt` (0-based) of a write another writer held: 40 ms doubling, at most 1 s."""
+    time.sleep(min(1.0, 0.02 * 2 ** (attempt + 1)))
+
 # BatchExecuteStatement's limit: 25 statements per request.
 INSERT_BATCH = 25
 # Statement errors of a batch that are worth another try (throttles, a transaction holding the item, a
@@ -110,7 +116,7 @@ def insert_new(table: str, items: list[dict[str, Any]], key_name: str) -> tuple[
             if not again:
                 return
             pending = again
-            time.sleep(min(1.0, 0.02 * 2 ** (attempt + 1)))
+            _conflict_pause(attempt)
 
     parallel_calls(run, [items[i : i + INSERT_BATCH] for i in range(0, len(items), INSERT_BATCH)], INSERT_WORKERS)
     return inserted, existing
@@ -216,7 +222,7 @@ def _transact_once(marker_put: dict[str, Any], part: list[dict[str, Any]]) -> bo
             # Two chunks adding to one counter row at the same moment: AWS cancels one of them.
             if "TransactionConflict" not in codes or conflicts == CONFLICT_RETRIES:
                 raise
-            time.sleep(min(1.0, 0.02 * 2 ** (conflicts + 1)))
+            _conflict_pause(conflicts)
     return False
 
 
