@@ -110,10 +110,11 @@ def bench_enrich(opts: Options) -> dict[str, Any]:
 
     # As EnrichFunction runs: its template environment caps the BLAS threads (the library read the
     # variable when this process loaded it, so the cap is applied here at run time).
-    blas = function_specs()["Enrich"]["env"].get("OPENBLAS_NUM_THREADS")
-    with threadpool_limits(limits=int(blas) if blas else None, user_api="blas"):
+    cap = function_specs()["Enrich"]["env"].get("OPENBLAS_NUM_THREADS")
+    blas_threads = int(cap) if cap else None
+    with threadpool_limits(limits=blas_threads, user_api="blas"):
         result = _bench_enrich(opts)
-    result["_details"]["enrich"]["blas_threads"] = int(blas) if blas else None
+    result["_details"]["enrich"]["blas_threads"] = blas_threads
     return result
 
 

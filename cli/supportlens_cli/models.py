@@ -9,7 +9,11 @@ from pathlib import Path
 from typing import Any
 
 
-_COLUMN_HINT = "; name your columns with --text-column and --label-column (e.g. --label-column category)"
+def _failed(command: str, exc: Exception) -> int:
+    """The error on stderr, with how to name other columns when the CSV lacks text/label; exit status 1."""
+    hint = "; name your columns with --text-column and --label-column (e.g. --label-column category)"
+    print(f"supportlens {command}: {exc}{hint if 'needs columns' in str(exc) else ''}", file=sys.stderr)
+    return 1
 
 
 def _column_options(parser: Any) -> None:
@@ -26,8 +30,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         train = read_labelled_csv(args.train, args.text_column, args.label_column) if args.train else None
         result = evaluate(args.task, data, EvalOptions(train=train, k=args.k))
     except (EvaluationError, ValueError) as exc:
-        print(f"supportlens evaluate: {exc}{_COLUMN_HINT if 'needs columns' in str(exc) else ''}", file=sys.stderr)
-        return 1
+        return _failed("evaluate", exc)
     print(json.dumps(result))
     return 0
 
@@ -45,8 +48,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         model, info = train_from_labelled(args.task, data.texts, normalise_labels(args.task, data.labels), out_dir, version,
                                           use_profanity_check=not args.no_profanity_check)
     except (EvaluationError, ValueError) as exc:
-        print(f"supportlens train: {exc}{_COLUMN_HINT if 'needs columns' in str(exc) else ''}", file=sys.stderr)
-        return 1
+        return _failed("train", exc)
     write_pointer(args.out, args.task, version)
     result: dict[str, Any] = {"task": args.task, "version": model.version, "path": str(out_dir), "rows": len(data.texts),
                               "validation": info.get("validation")}
