@@ -82,9 +82,12 @@ from datetime import datetime
 from typing import Any
 
 _active = threading.local()
-# DynamoDB runs transactions serializably; moto checks conditions and writes without a lock, so two
-# concurrent transactions (the local cloud runs batches concurrently) could both pass one condition.
-_TRANSACTIONS = threading.Lock()
+# DynamoDB applies every write to an item atomically (condition checked and item written as one step,
+# ADD read and written as one step) and runs transactions serializably. moto's server answers requests
+# on several threads and checks, reads and writes without a lock: two concurrent INSERTs of one key
+# could both pass "no item has this key", two concurrent ADDs could lose one. One re-entrant lock
+# (transactions call the single-item writes) serialises every write of the backend.
+_WRITES = threading.RLock()
 ITEM_SIZE_LIMIT = 405_000  # moto's LimitedSizeDict: between DynamoDB's measured 409 and 410 KB
 
 
@@ -311,14 +314,18 @@ def _patch_pure_add(backend: Any) -> None:
     from moto.dynamodb.exceptions import ItemSizeToUpdateTooLarge, ItemSizeTooLarge
     from moto.dynamodb.models.dynamo_type import DynamoType
 
-    if getattr(backend.update_item, "_supportlens_patched", False):
+    if hasattr(backend.update_item, "applied"):
         return
     original = backend.update_item
 
-    def update_item(self: Any, table_name: str, key: dict[str, Any], update_expression: str,
-                    expression_attribute_names: dict[str, Any], expression_attribute_values: dict[str, Any],
-                    attribute_updates: Any = None, expected: Any = None, condition_expression: Any = None,
-                    return_values_on_condition_check_failure: Any = None) -> Any:
+    def update_item(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with _WRITES:  # the item is read, added to and written as one step
+            return add_in_place(self, *args, **kwargs)
+
+    def add_in_place(self: Any, table_name: str, key: dict[str, Any], update_expression: str,
+                     expression_attribute_names: dict[str, Any], expression_attribute_values: dict[str, Any],
+                     attribute_updates: Any = None, expected: Any = None, condition_expression: Any = None,
+                     return_values_on_condition_check_failure: Any = None) -> Any:
         args = (table_name, key, update_expression, expression_attribute_names, expression_attribute_values,
                 attribute_updates, expected, condition_expression, return_values_on_condition_check_failure)
         table = self.tables.get(table_name)
@@ -623,6 +630,22 @@ def _patch_response_framing() -> None:
     responses.method_names_from_class = _patched(method_names_from_class, method_names, cache=known)
 
 
+def _patch_item_writes(backend: Any) -> None:
+    """Each single-item write of the backend (put, update, delete; batch writes and INSERTs go through
+    them) runs under `_WRITES`: check-then-write is one step, as on DynamoDB."""
+    if getattr(backend, "_supportlens_serialised", False):
+        return
+    for name in ("put_item", "update_item", "delete_item"):
+        original = getattr(backend, name)
+
+        def write(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with _WRITES:
+                return _original(self, *args, **kwargs)
+
+        setattr(backend, name, _patched(write, original))
+    backend._supportlens_serialised = True
+
+
 def apply() -> None:
     """Idempotent: patch moto's DynamoDB backend in this process."""
     import moto.dynamodb.models as models
@@ -632,6 +655,7 @@ def apply() -> None:
     _patch_stream_records()
     _patch_item_init()
     _patch_expression_parsing()
+    _patch_item_writes(models.DynamoDBBackend)  # before the ADD fast path, which takes the lock itself
     _patch_pure_add(models.DynamoDBBackend)
     _patch_module_list()
     _patch_put_item()
@@ -645,7 +669,7 @@ def apply() -> None:
     original = backend.transact_write_items
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        with _TRANSACTIONS:  # snapshots too: a rollback must not restore what another transaction wrote
+        with _WRITES:  # snapshots too: a rollback must not restore what another transaction wrote
             snapshots = []
             for entry in transact_items:
                 try:

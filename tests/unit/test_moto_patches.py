@@ -584,3 +584,62 @@ def test_insert_shape_reads_only_plain_inserts():
     for other in ("""INSERT INTO "t" VALUE {'a': 1}""", """INSERT INTO t VALUE {'a': ?}""", """UPDATE "t" SET a = ?""",
                   """INSERT INTO "t" VALUE {'a': ?} ; DELETE FROM "t" """, """INSERT INTO "t" VALUE {}""", None):
         assert insert_shape(other) is None
+
+
+def test_concurrent_writes_of_one_item_are_atomic_as_on_dynamodb(moto_server, monkeypatch):
+    """moto's server answers on several threads and reads an item, checks the condition and writes it
+    without a lock: two INSERTs (or conditional puts) of one key could both win, two ADDs could lose one.
+    A slowed item read opens that window wide; each write must still be one step."""
+    import threading
+    import time
+
+    from moto.dynamodb.models.table import Table
+
+    from supportlens.adapters.dynamo import insert_statement
+
+    ddb = boto3.client("dynamodb", **moto_server)
+    ddb.create_table(TableName="race", BillingMode="PAY_PER_REQUEST", KeySchema=[{"AttributeName": "ticket_id", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "ticket_id", "AttributeType": "S"}])
+    read = Table.get_item
+
+    def slow_read(self, *args, **kwargs):
+        found = read(self, *args, **kwargs)
+        time.sleep(0.2)
+        return found
+
+    monkeypatch.setattr(Table, "get_item", slow_read)
+
+    def together(*writes):
+        answers: list = [None] * len(writes)
+
+        def run(n):
+            try:
+                answers[n] = writes[n]()
+            except ClientError as exc:
+                answers[n] = exc.response["Error"]["Code"]
+
+        threads = [threading.Thread(target=run, args=(n,)) for n in range(len(writes))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return answers
+
+    def insert(chunk):
+        statement = insert_statement("race", {"ticket_id": {"S": "t"}, "chunk_id": {"S": chunk}})
+        return lambda: (ddb.batch_execute_statement(Statements=[statement])["Responses"][0].get("Error") or {}).get("Code")
+
+    assert sorted(together(insert("a"), insert("b")), key=str) == ["DuplicateItem", None]
+
+    def put(chunk):
+        return lambda: ddb.put_item(TableName="race", Item={"ticket_id": {"S": "p"}, "chunk_id": {"S": chunk}},
+                                    ConditionExpression="attribute_not_exists(ticket_id)") and None
+
+    assert sorted(together(put("a"), put("b")), key=str) == ["ConditionalCheckFailedException", None]
+
+    def add():
+        return ddb.update_item(TableName="race", Key={"ticket_id": {"S": "n"}}, UpdateExpression="ADD #n :one",
+                               ExpressionAttributeNames={"#n": "n"}, ExpressionAttributeValues={":one": {"N": "1"}})
+
+    together(add, add, add)
+    assert ddb.get_item(TableName="race", Key={"ticket_id": {"S": "n"}})["Item"]["n"] == {"N": "3"}
