@@ -4,7 +4,9 @@ afterwards carries its issue id (Enrich picks up the published centroids model).
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 import time
 
 import pytest
@@ -12,6 +14,14 @@ import pytest
 from tests.conftest import SAMPLE, url_post
 
 pytestmark = pytest.mark.e2e
+
+
+def signed_names() -> frozenset[str]:
+    from supportlens.domain.assist import signature_names
+
+    with SAMPLE.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    return signature_names([r["text"] for r in rows if r["inbound"] == "False"], [r["text"] for r in rows if r["inbound"] == "True"])
 
 
 def scan(cloud, table: str) -> list[dict]:
@@ -42,6 +52,10 @@ def test_cluster_schedule_writes_issues(cloud, clustered):
     assert sum(int(i["size"]) for i in issues) == clustered["tickets"] == 1068
     real = [i for i in issues if i["kind"] == "issue"]
     assert len(real) == clustered["root_causes"] and max(int(i["size"]) for i in real) <= 0.15 * clustered["clustered"] + 1
+    # The sample's ChipotleTweets replies are signed "-Becky" and customers answer "Becky is very nice": a person, no issue's name
+    signed = signed_names()
+    assert "becky" in signed
+    assert not [i["label"] for i in real if signed & set(re.findall(r"[a-z]+", " ".join([i["label"], *i["top_phrases"]])))]
     for issue in issues:
         assert issue["label"] and issue["examples"] and issue["top_companies"]
         assert bool(issue["top_phrases"]) is (issue["kind"] == "issue")

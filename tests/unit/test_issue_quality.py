@@ -263,3 +263,31 @@ def test_classify_says_no_confident_match_for_a_text_like_nothing_seen():
     thanks = assist.classify(unit(0.3, 0.3, 1), model, index, text="thank you so much!")
     assert thanks.kind == "bucket" and thanks.issue_id == "bucket-gratitude" and thanks.to_dict()["by_rule"] is True
     assert sure.to_dict()["by_rule"] is False
+
+
+def test_names_agents_sign_with_are_people_not_words():
+    replies = ["So sorry! Please DM us. -Becky", "Hopefully soon -Becky", "We can help ^JD", "Checking ^JD",
+               "Glad to help -Bill", "Any time -Bill", "Once only -Ana"]
+    customers = ["Becky is very nice", "thank you Becky!", "my bill is wrong again", "Bill me later", "Ana helped"]
+    # Becky: signed twice, written as a name; Bill: "my bill" wins; JD: no customer wrote it; Ana: signed once
+    assert assist.signature_names(replies, customers) == {"becky"}
+
+
+def test_an_issue_is_not_named_after_the_agent_its_customers_thank():
+    rng = np.random.default_rng(4)
+    topics = {0: "Becky was so kind about my burrito bowl order", 1: "charged twice on my card", 2: "wifi keeps dropping at home"}
+    texts, vectors = [], []
+    for i in range(300):
+        t = i % 3
+        texts.append(f"{topics[t]} case {i}")
+        v = np.zeros(8)
+        v[t] = 3
+        vectors.append(v + rng.normal(0, 0.5, 8))
+    vectors = np.array(vectors, dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    corpus = _corpus(texts, vectors, companies=["ChipotleTweets"] * 300)
+    unsigned = cluster_corpus(corpus, None, "v1")
+    assert any("becky" in p for i in unsigned.issues for p in i.top_phrases)  # a name is the most specific word
+    corpus.replies = {f"t{i}": assist.Reply(f"r{i}", "Sorry about that, we will make it right -Becky") for i in range(0, 300, 3)}
+    signed = cluster_corpus(corpus, None, "v1")
+    assert signed.issues and not any("becky" in i.label or any("becky" in p for p in i.top_phrases) for i in signed.issues)

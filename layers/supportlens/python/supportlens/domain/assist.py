@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,7 +52,7 @@ _GREETING_NAME = re.compile(r"^\s*(hi|hello|hey|dear|thanks|thank you|hola|bonjo
                             r"(?-i:[A-Z][\w'’-]{1,20})(\s(?-i:[A-Z][\w'’-]{1,20}))?\s*([,!.:])", re.IGNORECASE)
 # Thread markers "(1/2)", "1/3", agent initials and signatures ("^JD", "-JD", "*ErikS", "- Ana"), link stubs.
 _THREAD_MARKER = re.compile(r"\(\s*\d+\s*/\s*\d+\s*\)|(?<![\w/])\d\s*/\s*\d(?![\w/])")
-_AGENT_SIGNATURE = re.compile(r"(?:\s+|^)(?:\^|\*|~|-{1,2}|–|—)\s?[A-Z][A-Za-z]{0,12}\.?\s*$")
+_AGENT_SIGNATURE = re.compile(r"(?:\s+|^)(?:\^|\*|~|-{1,2}|–|—)\s?([A-Z][A-Za-z]{0,12})\.?\s*$")
 _LINK_STUB = re.compile(r"\[URL\]|\bhttps?:?/*\S*|\b\w+\.(?:co|ly|gl|com|me)/\S*|(?:…|\.\.\.)\s*$", re.IGNORECASE)
 # A reply that still names someone after cleaning is not reused: "Mr Smith", "my name is ...", "ask for Kim".
 _PERSON = re.compile(r"\b(?i:mr|mrs|ms|miss|dr)\.?\s+[A-Z][a-z]+|\bmy name is\b|\bthis is [A-Z][a-z]+\b|\bI'?m [A-Z][a-z]+\b(?! (?:sorry|glad|happy))")
@@ -162,6 +163,28 @@ class Reply:
     ticket_id: str
     text: str
     created_at: str = ""
+
+
+SIGNATURE_TEXTS = 50_000  # customer texts read to tell a signed name from a word
+
+
+def signature_names(reply_texts: Sequence[str], customer_texts: Sequence[str], min_replies: int = 2) -> frozenset[str]:
+    """Lower-cased names agents sign replies with ("... -Becky", "^JD"), signed at least `min_replies` times
+    and written capitalised more often than not by customers ("-Bill" signs, but "my bill" is a problem)."""
+    signed = Counter(m.group(1) for text in reply_texts if (m := _AGENT_SIGNATURE.search(text)) and len(m.group(1)) > 1)
+    names = {name for name, count in signed.items() if count >= min_replies}
+    if not names:
+        return frozenset()
+    lowered = sorted({name.lower() for name in names})
+    mention = re.compile(r"\b(?:" + "|".join(lowered) + r")\b", re.IGNORECASE)
+    as_name: Counter[str] = Counter()
+    as_word: Counter[str] = Counter()
+    step = max(1, len(customer_texts) // SIGNATURE_TEXTS)  # an even sample bounds the time at a million tickets
+    for text in customer_texts[::step]:
+        for found in mention.findall(text):
+            low = found.lower()
+            (as_word if found == low else as_name)[low] += 1
+    return frozenset(low for low in lowered if as_name[low] > as_word[low])  # a name no customer wrote names nothing
 
 
 def first_replies(reply_to: Sequence[str], ticket_ids: Sequence[str], texts: Sequence[str],

@@ -23,6 +23,7 @@ from sklearn.cluster import KMeans, MiniBatchKMeans
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 from sklearn.metrics import silhouette_score
 
+from .assist import signature_names
 from .issues_model import CentroidsModel
 
 MATCH_SIMILARITY = 0.8  # a new centroid this close to an old one is the same issue
@@ -728,7 +729,8 @@ def cluster_corpus(corpus: Corpus, previous: CentroidsModel | None, version: str
     if len(rest) < 2 * MIN_PER_ISSUE and len(rest) < n:  # too little left to find issues in: keep everything
         names, rest = [None] * n, np.arange(n)
     sub_labels, centroids, k_found, scores = fit_clusters(vectors, k=k, k_max=k_max, seed=seed, rows=rest, texts=corpus.texts)
-    brands = brand_words(corpus.companies)
+    # Brand names and the names agents sign with ("Becky is very nice" to ChipotleTweets' "-Becky") name no problem.
+    brands = brand_words(corpus.companies) | signature_names([r.text for r in corpus.replies.values()], corpus.texts)
     rng = np.random.default_rng(seed)
 
     def name_clusters(count: int) -> tuple[list[list[str]], np.ndarray, list[str], np.ndarray]:
