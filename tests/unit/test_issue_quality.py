@@ -107,9 +107,8 @@ def _corpus(texts, vectors, companies=None, languages=None):
                   vectors=vectors, languages=languages or [])
 
 
-def test_cluster_corpus_keeps_buckets_apart_and_counts_every_ticket_once():
-    rng = np.random.default_rng(2)
-    topics = {0: "my parcel was not delivered", 1: "charged twice on my card", 2: "wifi keeps dropping at home"}
+def _three_topics(topics: dict[int, str], rng) -> tuple[list[str], list[np.ndarray]]:
+    """300 texts, 100 per topic, each topic's vectors around its own axis."""
     texts, vectors = [], []
     for i in range(300):
         t = i % 3
@@ -117,6 +116,12 @@ def test_cluster_corpus_keeps_buckets_apart_and_counts_every_ticket_once():
         v = np.zeros(8)
         v[t] = 3
         vectors.append(v + rng.normal(0, 0.5, 8))
+    return texts, vectors
+
+
+def test_cluster_corpus_keeps_buckets_apart_and_counts_every_ticket_once():
+    rng = np.random.default_rng(2)
+    texts, vectors = _three_topics({0: "my parcel was not delivered", 1: "charged twice on my card", 2: "wifi keeps dropping at home"}, rng)
     texts += ["thank you so much!"] * 30 + ["DM sent"] * 20 + ["gracias por la ayuda con el pedido"] * 10
     vectors += [rng.normal(0, 1, 8) for _ in range(60)]
     vectors = np.array(vectors, dtype=np.float32)
@@ -274,15 +279,8 @@ def test_names_agents_sign_with_are_people_not_words():
 
 
 def test_an_issue_is_not_named_after_the_agent_its_customers_thank():
-    rng = np.random.default_rng(4)
-    topics = {0: "Becky was so kind about my burrito bowl order", 1: "charged twice on my card", 2: "wifi keeps dropping at home"}
-    texts, vectors = [], []
-    for i in range(300):
-        t = i % 3
-        texts.append(f"{topics[t]} case {i}")
-        v = np.zeros(8)
-        v[t] = 3
-        vectors.append(v + rng.normal(0, 0.5, 8))
+    texts, vectors = _three_topics({0: "Becky was so kind about my burrito bowl order", 1: "charged twice on my card",
+                                    2: "wifi keeps dropping at home"}, np.random.default_rng(4))
     vectors = np.array(vectors, dtype=np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     corpus = _corpus(texts, vectors, companies=["ChipotleTweets"] * 300)
