@@ -72,6 +72,8 @@ def cmd_similar(args: argparse.Namespace) -> int:
     if args.json:
         _print_json(answer)
         return 0
+    if answer["result"].get("company_note"):
+        print(f"note: {answer['result']['company_note']}")
     for n, m in enumerate(answer["result"]["matches"], 1):
         print(f"{n}. {m['similarity']:.2f}  {m['ticket_id']}  [{m['issue_label'] or m['issue_id']}]  {m['company']} {m['day']}")
         print(f"   {m['text']}")
@@ -90,7 +92,9 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         print(f"no recommendation: {r.get('reason')}")
         return 3
     print(r["reply"])
-    if r.get("same_company") is False:  # asked for one company, none of its replies was close and safe enough
+    if r.get("company_note"):
+        print(f"  note: {r['company_note']}; this reply is {r['company']}'s (it names no brand)")
+    elif r.get("same_company") is False:  # asked for one company, none of its replies was close and safe enough
         print(f"  no reply of {args.company} was similar enough; this one is {r['company']}'s (it names no brand)")
     print(f"  from {r['company']}'s reply {r['reply_ticket_id']} to {r['source_ticket_id']} "
           f"(similarity {r['similarity']:.2f}, agreement {r['agreement']:.2f}{', rewritten' if r['rewritten'] else ''})")

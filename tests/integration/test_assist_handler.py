@@ -224,7 +224,12 @@ def test_assist_handler_classifies_finds_similar_and_recommends(stack, handler, 
     assert thanks["kind"] == "bucket" and thanks["issue_id"] == "bucket-gratitude"
 
     only = assist({"operation": "similar", "text": "my phone bill is wrong", "k": 3, "company": "sprintcare"}, ctx)
-    assert {m["company"] for m in only["result"]["matches"]} == {"sprintcare"}
+    assert {m["company"] for m in only["result"]["matches"]} == {"sprintcare"} and "company_note" not in only["result"]
+    # A company the index has never seen (a typo) is said to be unknown, not answered with silence
+    typo = assist({"operation": "similar", "text": "my phone bill is wrong", "k": 3, "company": "NoSuchCo"}, ctx)["result"]
+    assert typo["matches"] == [] and "no ticket of 'NoSuchCo' is in the index" in typo["company_note"]
+    typo = assist({"operation": "recommend", "text": "my order never arrived", "company": "NoSuchCo"}, ctx)["result"]
+    assert "no ticket of 'NoSuchCo' is in the index" in (typo.get("company_note") or typo.get("reason") or "")
 
     bad = assist({"operation": "similar", "text": "", "k": 5}, ctx)
     assert bad["error"]["code"] == "bad_request"

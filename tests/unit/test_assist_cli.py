@@ -33,3 +33,18 @@ def test_recommend_says_when_the_reply_is_another_companys(monkeypatch, capsys):
     monkeypatch.setattr(cli, "_run", lambda args, request: _answer({**result, "same_company": True, "company": "parcelco"}))
     cli.cmd_recommend(argparse.Namespace(text="my parcel is lost", company="parcelco", json=False, stack=None))
     assert "similar enough" not in capsys.readouterr().out
+
+
+def test_an_unknown_company_is_named_as_unknown(monkeypatch, capsys):
+    # `recommend --company NoSuchCo` said "no reply similar enough", `similar` printed nothing at all
+    note = "no ticket of 'NoSuchCo' is in the index (companies are matched by name, case aside, e.g. AmazonHelp; 41 known)"
+    result = {"reply": "Sorry! Please DM us the tracking number.", "company": "UPSHelp", "source_ticket_id": "t1",
+              "reply_ticket_id": "r1", "similarity": 0.8, "agreement": 0.5, "score": 0.7, "supporting_ticket_ids": ["t1"],
+              "alternatives": [], "rewritten": False, "same_company": False, "company_note": note}
+    monkeypatch.setattr(cli, "_run", lambda args, request: _answer(result))
+    cli.cmd_recommend(argparse.Namespace(text="my parcel is lost", company="NoSuchCo", json=False, stack=None))
+    out = capsys.readouterr().out
+    assert "note: no ticket of 'NoSuchCo'" in out and "UPSHelp" in out and "no reply of NoSuchCo was similar enough" not in out
+    monkeypatch.setattr(cli, "_run", lambda args, request: _answer({"matches": [], "company_note": note}))
+    cli.cmd_similar(argparse.Namespace(text="my parcel is lost", company="NoSuchCo", k=5, json=False, stack=None))
+    assert capsys.readouterr().out.startswith("note: no ticket of 'NoSuchCo'")

@@ -267,6 +267,17 @@ def top_rows(sims: np.ndarray, k: int, mask: np.ndarray | None = None) -> np.nda
     return rows[np.argsort(-sims[rows], kind="stable")]
 
 
+def unknown_company_note(index: SimilarIndex, company: str | None) -> str | None:
+    """Why a company filter found nothing: no ticket of that company is in the index (a typo, or a
+    brand the window has not seen). None when the company is known or none was asked for."""
+    mask = _company_mask(index, company)
+    if mask is None or mask.any():
+        return None
+    known = sorted(set(index.companies) - {"unknown", ""}, key=str.lower)
+    return (f"no ticket of {company!r} is in the index (companies are matched by name, case aside, e.g. "
+            f"{', '.join(known[:3]) or 'none yet'}; {len(known)} known)")
+
+
 def _company_mask(index: SimilarIndex, company: str | None) -> np.ndarray | None:
     if not company:
         return None

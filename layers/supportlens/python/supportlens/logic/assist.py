@@ -149,17 +149,23 @@ class Assistant:
     def similar(self, raw: str, k: int = 5, company: str | None = None) -> dict[str, Any]:
         index = self._need("index")
         _, vector = self._query(raw)
-        return {"model_version": index.version, "result": {"matches": assist.similar(vector, index, k, self._labels(), company)}}
+        result: dict[str, Any] = {"matches": assist.similar(vector, index, k, self._labels(), company)}
+        note = assist.unknown_company_note(index, company)
+        if note:
+            result["company_note"] = note
+        return {"model_version": index.version, "result": result}
 
     def recommend(self, raw: str, company: str | None = None) -> dict[str, Any]:
         index = self._need("index")
         masked, vector = self._query(raw)
         found = assist.recommend(vector, index, self.embedder, company)
+        note = assist.unknown_company_note(index, company)
         if found is None:
             return {"model_version": index.version,
                     "result": {"reply": None, "reason": "nothing similar enough was resolved: no past ticket closer than "
                                f"{index.similarity_floor:.2f} has a company reply that is safe to reuse"
-                               + (f" (searched {company}'s replies first)" if company else "")}}
+                               + (f" ({note}; every company's replies were searched)" if note
+                                  else f" (searched {company}'s replies first)" if company else "")}}
         generator = self.generator
         if generator is not None:
             try:
@@ -171,7 +177,7 @@ class Assistant:
                 found.alternatives.insert(0, {"reply": found.reply, "source_ticket_id": found.source_ticket_id,
                                               "reply_ticket_id": found.reply_ticket_id, "score": round(found.score, 4)})
                 found.reply, found.rewritten = rewritten, True
-        return {"model_version": index.version, "result": found.to_dict()}
+        return {"model_version": index.version, "result": {**found.to_dict(), **({"company_note": note} if note else {})}}
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         """The JSON contract: a request dict -> a response dict (raises AssistError for bad requests)."""
