@@ -102,6 +102,10 @@ def test_dashboard_works_offline_filters_and_drills_down(sample_cloud, browser, 
     at = 3 + data["counters"].index("volume")
     assert sum(volume_company) == sum(c[at] for c in data["cells"] if data["companies"][c[1]] == company)
     page.select_option("#f-company", "")
+    # "all companies (N)" counts every company, not the 40 listed plus "(other companies)"; "unknown" reads as "(no company)"
+    options = page.eval_on_selector_all("#f-company option", "os => os.map(o => o.textContent)")
+    assert options[0] == f"all companies ({data['company_count']})" and data["company_count"] > len(data["companies"])
+    assert "(no company)" in options and "unknown" not in options
     page.select_option("#f-period", "7")  # the last 7 days of the period
     assert sum(chart("volume")[0]) < sum(volume_all) and len(chart("volume")[0]) == 7
     page.select_option("#f-period", str(len(data["days"])))
@@ -156,6 +160,8 @@ def test_email_report_of_the_sample_shows_every_section(sample_cloud, browser, t
                     "Alerts raised", "Most active customers", "Customers with high abusive-behaviour scores"):
         assert section in text, section
     assert "2017-10-05 to 2017-12-03" in text and "data time" in text
+    # customer tweets no brand answered are counted as "unknown": the table says "(no company)"
+    assert "unknown" in {r["company"] for r in summary["companies"]["rows"][:15]} and "\n(no company)\t" in text
     fonts = set(page.evaluate("[...document.querySelectorAll('body *')].map(e => getComputedStyle(e).fontFamily)"))
     assert fonts == {"Arial, Helvetica, sans-serif"}, fonts  # one font
     page.screenshot(path=str(SHOTS / "report.png"), full_page=True)

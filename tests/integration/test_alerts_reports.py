@@ -519,6 +519,7 @@ def test_report_summary_sections_equal_the_stored_tickets(cloud, ingested):
     board = dashboard_data(data, s)
     volume_at = 3 + board["counters"].index("volume")
     assert sum(c[volume_at] for c in board["cells"]) == len(mine)
+    assert board["company_count"] == len(s["companies"]["rows"])  # the filter's "all companies (N)" is the report's N
     assert len(report["dashboard"].encode()) < 2_500_000
 
 

@@ -18,7 +18,7 @@ from collections import defaultdict
 from importlib import resources
 from typing import Any
 
-from .report import SENTIMENTS, ReportData, alert_row
+from .report import SENTIMENTS, ReportData, alert_row, company_label
 
 MAX_COMPANIES = 40
 OTHER_COMPANIES = "(other companies)"
@@ -72,6 +72,8 @@ def dashboard_data(data: ReportData, summary: dict[str, Any]) -> dict[str, Any]:
               for row in (alert_row(a) for a in data.alerts[:MAX_ALERTS])]
     return {
         "period": summary["period"], "kpis": summary["kpis"], "days": days, "companies": companies, "channels": channels,
+        # how many companies there are (the list holds the top MAX_COMPANIES and one row for the rest), and their names as shown
+        "company_count": len(volume_by_company), "company_names": [company_label(c) for c in companies],
         "counters": list(CELL_COUNTERS), "cells": cells, "issues": issues, "alerts": alerts,
         "alerts_total": summary["alerts"]["total"], "issues_reason": summary["issues"]["reason"],
         "alerts_reason": summary["alerts"]["reason"], "generated_at": summary.get("generated_at"),
@@ -148,8 +150,8 @@ function setup() {
   const p = document.getElementById("f-period");
   option(p, D.days.length, `whole period (${D.days.length} days)`);
   for (const n of [90, 30, 14, 7]) if (n < D.days.length) option(p, n, `last ${n} days`);
-  const c = document.getElementById("f-company"); option(c, "", `all companies (${D.companies.length})`);
-  D.companies.forEach(x => option(c, x, x));
+  const c = document.getElementById("f-company"); option(c, "", `all companies (${D.company_count})`);
+  D.companies.forEach((x, i) => option(c, x, D.company_names[i]));
   const ch = document.getElementById("f-channel"); option(ch, "", "all channels"); D.channels.forEach(x => option(ch, x, x));
   p.onchange = () => { state.days = +p.value; draw(); };
   c.onchange = () => { state.company = c.value; draw(); };
@@ -203,7 +205,7 @@ function draw() {
 
 function drawCompanies(rows) {
   const by = {};
-  rows.forEach(r => { const c = D.companies[r[1]]; const t = by[c] = by[c] || {volume: 0, negative: 0, abusive: 0, escalations: 0, rt_count: 0, rt_sum: 0};
+  rows.forEach(r => { const c = D.company_names[r[1]]; const t = by[c] = by[c] || {volume: 0, negative: 0, abusive: 0, escalations: 0, rt_count: 0, rt_sum: 0};
                       for (const k in t) t[k] += r[C[k]]; });
   const names = Object.keys(by).filter(c => by[c].volume > 0).sort((a, b) => by[b].volume - by[a].volume);
   document.getElementById("companies").innerHTML = "<tr><th>Company</th><th>Messages</th><th>Negative</th><th>Abusive</th><th>Escalations</th><th>Avg first response (min)</th></tr>"

@@ -463,6 +463,13 @@ def summary(data: ReportData, cluster_schedule: str = "daily at 02:00 UTC", gene
 # --------------------------------------------------------------------------- rendering (e-mail)
 
 
+NO_COMPANY = "(no company)"  # how a person reads the counters' "unknown": messages no company replied to or was named in
+
+
+def company_label(name: str | None) -> str:
+    return NO_COMPANY if not name or name == "unknown" else name
+
+
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0%}"
 
@@ -629,7 +636,7 @@ def render(data: ReportData, cluster_schedule: str = "daily at 02:00 UTC", dashb
     rows = s["companies"]["rows"]
     if rows:
         doc.table(["Company", "Messages", "Negative", "Abusive", "Escalations", "Avg first response (min)", "Answered"], [
-            [r["company"], r["messages"], _pct(r["negative_share"]), r["abusive"], r["escalations"],
+            [company_label(r["company"]), r["messages"], _pct(r["negative_share"]), r["abusive"], r["escalations"],
              _num(None if r["avg_first_response_s"] is None else r["avg_first_response_s"] / 60, "{:.0f}"), r["answered"]]
             for r in rows[:15]], more=max(0, len(rows) - 15))
     else:
