@@ -109,6 +109,9 @@ GENERIC_SUPPORT_WORDS = frozenset({
     "twitter", "tweet", "tweets", "follow", "followed", "information", "details", "question", "questions",
     "anyone", "someone", "something", "anything", "everything", "nothing", "trying", "happened", "happen", "keep",
     "keeps", "having", "getting", "come", "came", "went", "gone", "give", "gave", "take", "took", "sent", "send",
+    # praise says how a customer feels, not what went wrong ("nice, different ingredients" on the sample)
+    "nice", "awesome", "amazing", "cool", "lovely", "perfect", "excellent", "fantastic", "wonderful", "happy", "glad",
+    "excited", "favorite", "favourite", "fun", "enjoy", "enjoyed", "appreciate", "appreciated",
 })
 
 
