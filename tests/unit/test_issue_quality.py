@@ -38,7 +38,7 @@ def test_buckets(text, language, bucket):
 
 def test_names_are_phrases_without_brands_signoffs_or_filler():
     texts = (["kind regards, my package was not delivered yet, dear amazon"] * 6 + ["package not delivered again AmazonHelp"] * 4
-             + ["regards, nice, I was charged twice on my card"] * 6 + ["nice: charged twice this month, kind regards"] * 4)
+             + ["regards, nice, I was charged twice on my card for years"] * 6 + ["nice: charged twice this month, kind regards, years"] * 4)
     labels = np.array([0] * 10 + [1] * 10)
     brands = brand_words(["AmazonHelp", "Uber_Support"])
     assert {"amazon", "amazonhelp", "uber"} <= brands and "support" not in brands and "help" not in brands
@@ -46,7 +46,7 @@ def test_names_are_phrases_without_brands_signoffs_or_filler():
     names = [issue_name(p) for p in phrases]
     assert "delivered" in names[0] and "charged twice" in names[1]
     for p in phrases:
-        assert not any(w in {"regards", "dear", "kind", "amazon", "amazonhelp", "nice"} for phrase in p for w in phrase.split())
+        assert not any(w in {"regards", "dear", "kind", "amazon", "amazonhelp", "nice", "years"} for phrase in p for w in phrase.split())
     assert all(1 <= len(n.replace(",", " ").split()) <= 4 for n in names)
 
 

@@ -113,6 +113,10 @@ GENERIC_SUPPORT_WORDS = frozenset({
     "nice", "awesome", "amazing", "cool", "lovely", "perfect", "excellent", "fantastic", "wonderful", "happy", "glad",
     "excited", "favorite", "favourite", "fun", "enjoy", "enjoyed", "appreciate", "appreciated",
 })
+# Never an issue's name either, though they are content enough to keep a message out of a bucket: how long,
+# and asking for help, are not what went wrong ("rep, years" and "helping, home catalogue" on TWCS).
+_LABEL_ONLY_WORDS = frozenset({"helping", "helped", "helps", "minute", "minutes", "mins", "hour", "weeks", "month", "months",
+                               "year", "years"})
 
 
 @dataclass
@@ -361,7 +365,7 @@ def key_phrases(texts: list[str], labels: np.ndarray, k: int, top: int = 5, bran
 
     Stop words, sign-offs, generic support words and brand names are never a phrase's first or
     last word; a phrase of 2-3 words scores ahead of its single words when it is nearly as specific."""
-    drop = _STOP_SET | GENERIC_SUPPORT_WORDS | set(brands)
+    drop = _STOP_SET | GENERIC_SUPPORT_WORDS | _LABEL_ONLY_WORDS | set(brands)
 
     def analyse(doc: str) -> list[str]:
         tokens = [t for t in _LABEL_TOKEN.findall(_label_text(doc)) if len(t) > 1]
