@@ -57,6 +57,9 @@ OUTLIER_PERCENTILE = 95.0
 # A cluster whose best phrases occur in fewer of its messages than this has no common problem: it goes
 # to the "mixed" bucket instead of becoming an issue named after a phrase few of its tickets use.
 MIN_PHRASE_COVERAGE = 0.10
+# Companies kept per issue with their counts (the report shows 3; the dashboard's company filter needs every
+# company it lists: with 5 kept, choosing 20 of the sample's 41 companies emptied its issues chart).
+ISSUE_COMPANIES = 40
 PHRASE_SAMPLE = 2_000  # texts per issue read to name it
 SILHOUETTE_SAMPLE = 3000
 FULL_KMEANS_MAX = 60_000  # above this, mini-batch k-means
@@ -845,7 +848,7 @@ def cluster_corpus(corpus: Corpus, previous: CentroidsModel | None, version: str
             emerging, reason = False, None  # thank-yous or chatter growing is no root cause
         # Known companies first: "unknown" (no company in the data) is listed, but after them.
         companies = sorted(Counter(corpus.companies[i] for i in members).items(),
-                           key=lambda kv: (kv[0] in ("", "unknown"), -kv[1], kv[0]))[:5]
+                           key=lambda kv: (kv[0] in ("", "unknown"), -kv[1], kv[0]))[:ISSUE_COMPANIES]
         issues.append(Issue(
             issue_id=issue_id, label=label, size=int(len(members)), top_phrases=top_phrases,
             examples=[{"ticket_id": corpus.ticket_ids[i], "text": corpus.texts[i][:280]} for i in nearest],
