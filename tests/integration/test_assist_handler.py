@@ -230,6 +230,13 @@ def test_assist_handler_classifies_finds_similar_and_recommends(stack, handler, 
     assert typo["matches"] == [] and "no ticket of 'NoSuchCo' is in the index" in typo["company_note"]
     typo = assist({"operation": "recommend", "text": "my order never arrived", "company": "NoSuchCo"}, ctx)["result"]
     assert "no ticket of 'NoSuchCo' is in the index" in (typo.get("company_note") or typo.get("reason") or "")
+    # A misspelt name gets the closest ones; spaces, case and "@" do not matter; "(no company)" is what reports print
+    typo = assist({"operation": "similar", "text": "my order never arrived", "k": 3, "company": "AmazonHlep"}, ctx)["result"]
+    assert "did you mean AmazonHelp" in typo["company_note"]
+    spaced = assist({"operation": "similar", "text": "my order never arrived", "k": 3, "company": "amazon help"}, ctx)["result"]
+    assert {m["company"] for m in spaced["matches"]} == {"AmazonHelp"} and "company_note" not in spaced
+    nobody = assist({"operation": "similar", "text": "my order never arrived", "k": 3, "company": "(no company)"}, ctx)["result"]
+    assert nobody["matches"] and {m["company"] for m in nobody["matches"]} == {"unknown"}
 
     bad = assist({"operation": "similar", "text": "", "k": 5}, ctx)
     assert bad["error"]["code"] == "bad_request"

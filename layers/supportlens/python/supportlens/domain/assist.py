@@ -20,6 +20,7 @@ arrays), so a 200k-ticket index loads safely and cheaply.
 
 from __future__ import annotations
 
+import difflib
 import io
 import re
 from collections import Counter
@@ -269,20 +270,30 @@ def top_rows(sims: np.ndarray, k: int, mask: np.ndarray | None = None) -> np.nda
 
 def unknown_company_note(index: SimilarIndex, company: str | None) -> str | None:
     """Why a company filter found nothing: no ticket of that company is in the index (a typo, or a
-    brand the window has not seen). None when the company is known or none was asked for."""
+    brand the window has not seen), with the closest names. None when the company is known or none was asked for."""
     mask = _company_mask(index, company)
     if mask is None or mask.any():
         return None
-    known = sorted(set(index.companies) - {"unknown", ""}, key=str.lower)
-    return (f"no ticket of {company!r} is in the index (companies are matched by name, case aside, e.g. "
-            f"{', '.join(known[:3]) or 'none yet'}; {len(known)} known)")
+    named = sorted(set(index.companies) - {"unknown", ""}, key=str.lower)
+    by_key = {company_key(c): c for c in named}
+    close = [by_key[k] for k in difflib.get_close_matches(company_key(company or ""), list(by_key), n=3, cutoff=0.6)]
+    hint = f"did you mean {' or '.join(close)}?" if close else f"e.g. {', '.join(named[:3]) or 'none yet'}"
+    return (f"no ticket of {company!r} is in the index ({hint} {len(named)} named companies, matched with case, "
+            "spaces and punctuation aside)")
+
+
+def company_key(name: str) -> str:
+    """How a company filter compares names: "Amazon Help", "@amazonhelp" and "AmazonHelp" are one company;
+    "(no company)", as reports print it, is the counters' "unknown"."""
+    key = re.sub(r"[^a-z0-9]", "", name.lower())
+    return "unknown" if key == "nocompany" else key
 
 
 def _company_mask(index: SimilarIndex, company: str | None) -> np.ndarray | None:
     if not company:
         return None
-    wanted = company.lower().lstrip("@")
-    return np.array([c.lower() == wanted for c in index.companies], dtype=bool)
+    wanted = company_key(company)
+    return np.array([company_key(c) == wanted for c in index.companies], dtype=bool)
 
 
 # classify: below this confidence the answer is "no confident match" (the nearest issue is still shown).
@@ -498,7 +509,7 @@ def recommend(query: np.ndarray, index: SimilarIndex, embed: Callable[[list[str]
         reply_ticket_id=index.reply_ids[row], similarity=float(sims[best]), agreement=float(agreement[best]),
         score=float(scores[best]), supporting_ticket_ids=[index.ticket_ids[int(r)] for r in rows],
         alternatives=alternatives,
-        same_company=None if not company else index.companies[row].lower() == company.lower().lstrip("@"),
+        same_company=None if not company else company_key(index.companies[row]) == company_key(company),
     )
 
 
