@@ -289,3 +289,12 @@ def test_an_issue_is_not_named_after_the_agent_its_customers_thank():
     corpus.replies = {f"t{i}": assist.Reply(f"r{i}", "Sorry about that, we will make it right -Becky") for i in range(0, 300, 3)}
     signed = cluster_corpus(corpus, None, "v1")
     assert signed.issues and not any("becky" in i.label or any("becky" in p for p in i.top_phrases) for i in signed.issues)
+
+
+def test_a_title_and_the_name_after_it_name_no_issue():
+    # Bitext's invoice requests say "Mr. Smith" and "Mrs Jones": the issue was named "mr smith"
+    texts = ([f"please send the invoice for Mr. Smith, order {i}" for i in range(8)]
+             + [f"I need a copy of the invoice Mrs Jones asked for, {i}" for i in range(8)])
+    phrases = key_phrases(texts, np.zeros(len(texts), dtype=int), 1)[0]
+    assert phrases and "invoice" in " ".join(phrases)
+    assert not {w for p in phrases for w in p.split()} & {"mr", "mrs", "smith", "jones"}

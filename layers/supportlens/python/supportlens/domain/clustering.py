@@ -371,11 +371,17 @@ def key_phrases(texts: list[str], labels: np.ndarray, k: int, top: int = 5, bran
     drop = _STOP_SET | GENERIC_SUPPORT_WORDS | _LABEL_ONLY_WORDS | set(brands)
 
     def analyse(doc: str) -> list[str]:
-        tokens = [t for t in _LABEL_TOKEN.findall(_label_text(doc)) if len(t) > 1]
+        tokens: list[str | None] = [t for t in _LABEL_TOKEN.findall(_label_text(doc)) if len(t) > 1]
+        # "Mr Smith", "Dr. Jones": a title and the name after it are a person, in no phrase ("mr smith" named
+        # 31 Bitext invoice tickets)
+        for i in [i for i, t in enumerate(tokens) if t in _TITLES]:
+            tokens[i:i + 2] = [None] * len(tokens[i:i + 2])
         grams = []
         for n in (1, 2, 3):
             for i in range(len(tokens) - n + 1):
                 gram = tokens[i:i + n]
+                if None in gram:
+                    continue
                 if gram[0] in drop or gram[-1] in drop or any(t in brands for t in gram) or len(set(gram)) < n:
                     continue
                 grams.append(" ".join(gram))
@@ -412,6 +418,7 @@ def key_phrases(texts: list[str], labels: np.ndarray, k: int, top: int = 5, bran
     return phrases
 
 
+_TITLES = frozenset({"mr", "mrs", "ms", "miss", "mx", "dr", "prof"})
 # A word of a name: "pre-order", "ps4" and "we'll" are one word each (they used to be "pre", "ps", "ll").
 _LABEL_TOKEN = re.compile(r"[a-z][a-z0-9]*(?:['-][a-z0-9]+)*")
 
