@@ -510,6 +510,7 @@ def test_report_summary_sections_equal_the_stored_tickets(cloud, ingested):
     # twitter has no regions, tiers, industries or delivery outcomes: said, not drawn
     for key in ("by_region", "by_tier", "by_industry", "ftds_trend", "agents"):
         assert s[key]["rows"] == [] and "this period" in s[key]["reason"]
+    assert "carries an industry:" in s["by_industry"]["reason"] and "carries a region:" in s["by_region"]["reason"]
     assert s["issues"]["reason"].startswith("not computed yet")
     assert json.loads(json.dumps(s, default=str)) == json.loads(json.dumps(s, default=str))  # plain JSON
 

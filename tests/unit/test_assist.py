@@ -216,7 +216,7 @@ def test_contract_operations_and_errors():
         assert err.value.code == code and err.value.status == 400
     with pytest.raises(AssistError) as err:
         assistant(model=None, index=None).handle({"operation": "classify", "text": "bill"})
-    assert err.value.status == 503 and "Cluster" in err.value.message
+    assert err.value.status == 503 and "once tickets are stored" in err.value.message and "upload FILE --wait" in err.value.message
 
 
 def test_models_from_another_embedder_are_refused():

@@ -346,7 +346,8 @@ def summary(data: ReportData, cluster_schedule: str = "daily at 02:00 UTC", gene
         rows = sorted(({"value": v, "messages": int(c.get("volume", 0)), "negative_share": _share(c.get("negative", 0), c.get("volume", 0)),
                         "escalations": int(c.get("escalations", 0)), "abusive": int(c.get("abusive", 0))}
                        for v, c in values.items() if c.get("volume")), key=lambda r: (-r["messages"], r["value"]))
-        return _section(rows, f"no customer message in this period carries a {name}: {source_hint}")
+        article = "an" if name[:1] in "aeiou" else "a"  # "an industry"
+        return _section(rows, f"no customer message in this period carries {article} {name}: {source_hint}")
 
     ftds_rows = []
     for label, members in bins:

@@ -126,7 +126,9 @@ class Assistant:
         self.models.refresh()
         model = self.models.centroids if what == "centroids" else self.models.index
         if model is None:
-            raise AssistError(503, "no_model", "no issues model has been published yet: run the Cluster function first")
+            raise AssistError(503, "no_model", ("no issues model has been published yet: the Cluster function publishes one once tickets "
+                                              "are stored (on the local cloud: `supportlens upload FILE --wait`, then "
+                                              "`supportlens local tick --function Cluster`)"))
         wanted = self._embedding_id()
         have = model.embedding_id
         if wanted and have and wanted != have:
