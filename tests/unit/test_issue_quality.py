@@ -298,3 +298,23 @@ def test_a_title_and_the_name_after_it_name_no_issue():
     phrases = key_phrases(texts, np.zeros(len(texts), dtype=int), 1)[0]
     assert phrases and "invoice" in " ".join(phrases)
     assert not {w for p in phrases for w in p.split()} & {"mr", "mrs", "smith", "jones"}
+
+
+def test_similar_and_recommend_skip_tickets_that_state_no_problem():
+    # A lost-package complaint got "Nope, I've got my package thanks" as its most similar ticket and
+    # "Thank you for keeping us posted!" as a reply to reuse (cold trial, 2026-12-02)
+    rows = [("t1", "Nope, I've got my package thanks", "bucket-gratitude", unit(0, 1, 0.01)),
+            ("t2", "DM sent", "bucket-follow-up", unit(0, 1, 0.02)),
+            ("t3", "my package never arrived", "issue-parcel", unit(0, 1, 0.2)),
+            ("t4", "parcel lost in transit", "issue-parcel", unit(0, 1, 0.3))]
+    replies = {"t1": assist.Reply("r1", "Thank you for keeping us posted!"), "t2": assist.Reply("r2", "Thanks, we got your DM."),
+               "t3": assist.Reply("r3", "Sorry! Please send us the tracking number in a DM."),
+               "t4": assist.Reply("r4", "We will open a claim with the carrier for you.")}
+    ids, texts, issues, vectors = zip(*rows)
+    index = assist.build_index(list(ids), list(texts), list(issues), ["UPSHelp"] * 4, ["2024-06-01"] * 4, np.vstack(vectors),
+                               replies, version="v1", embedding_id="t")
+    index.similarity_floor = 0.3
+    found = assist.similar(unit(0, 1, 0), index, k=4)
+    assert [m["ticket_id"] for m in found] == ["t3", "t4"]
+    rec = assist.recommend(unit(0, 1, 0), index, lambda texts: np.vstack([unit(0, 1, 0)] * len(texts)))
+    assert rec.reply_ticket_id in {"r3", "r4"} and {a["reply_ticket_id"] for a in rec.alternatives} <= {"r3", "r4"}

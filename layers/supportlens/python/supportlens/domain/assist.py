@@ -26,6 +26,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -132,6 +133,11 @@ class SimilarIndex:
 
     def __len__(self) -> int:
         return len(self.ticket_ids)
+
+    @cached_property
+    def worth_showing(self) -> np.ndarray:
+        """Rows that are no trivial bucket (TRIVIAL_BUCKETS): worked out once per index, not per request."""
+        return np.array([issue not in TRIVIAL_BUCKETS for issue in self.issue_ids], dtype=bool)
 
     @property
     def replies(self) -> int:
@@ -289,6 +295,12 @@ def company_key(name: str) -> str:
     return "unknown" if key == "nocompany" else key
 
 
+# Past tickets that say nothing of a problem ("thanks!", "DM sent", "hi", "ok") are no example to follow:
+# `similar` and `recommend` skip them (a lost-package complaint was answered with "Nope, I've got my package
+# thanks" and "Thank you for keeping us posted!", found by a cold trial).
+TRIVIAL_BUCKETS = frozenset({"bucket-gratitude", "bucket-follow-up", "bucket-greeting", "bucket-chatter"})
+
+
 def _company_mask(index: SimilarIndex, company: str | None) -> np.ndarray | None:
     if not company:
         return None
@@ -380,7 +392,8 @@ def similar(query: np.ndarray, index: SimilarIndex, k: int = 5, labels: dict[str
     """The k nearest past customer tickets, each with its issue and the company's reply (or None)."""
     if not np.any(query):
         raise ValueError("the text has nothing to compare")
-    rows = top_rows(similarities(index, query), k, _company_mask(index, company))
+    company_rows = _company_mask(index, company)
+    rows = top_rows(similarities(index, query), k, index.worth_showing & (True if company_rows is None else company_rows))
     sims = similarities_of(index, query, rows)
     labels = labels or {}
     out = []
@@ -461,7 +474,7 @@ def recommend(query: np.ndarray, index: SimilarIndex, embed: Callable[[list[str]
         raise ValueError("the text has nothing to compare")
     if min_similarity is None:
         min_similarity = index.similarity_floor
-    has_reply = np.diff(index.reply_texts.offsets) > 0
+    has_reply = (np.diff(index.reply_texts.offsets) > 0) & index.worth_showing
     # Replies of the ticket's own company first; another company's reply only when it names no brand.
     brands = other_brands(index, company)
     masks = [has_reply & _company_mask(index, company), has_reply] if company else [has_reply]
