@@ -109,7 +109,7 @@ def test_issue_growth_is_against_its_own_baseline_and_needs_enough_of_it():
     assert rows["a"]["in_period"] == 25 and rows["a"]["growth"] == 1.5
     assert rows["b"]["growth"] is None and "too few to compare" in rows["b"]["growth_text"]
     assert rows["c"]["growth_text"] == "first seen in this period"
-    assert rows["d"]["growth_text"].endswith("seen earlier")
+    assert rows["d"]["growth_text"] == "none in the 7 days before, 50 earlier"  # ("seen earlier" read as a contradiction)
     assert rows["a"]["trend"] == [0, 0, 25, 0, 0, 0, 0]
     assert [r["issue_id"] for r in issue_rows(data)] == ["b", "a", "c", "d"]
 

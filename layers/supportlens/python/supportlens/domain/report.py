@@ -243,13 +243,13 @@ def issue_rows(data: ReportData) -> list[dict[str, Any]]:
         if not in_period:
             continue
         previous = sum(n for d, n in daily.items() if d in before)
-        earlier = any(d < data.start.isoformat() for d in daily)
+        earlier = sum(n for d, n in daily.items() if d < data.start.isoformat() and d not in before)
         if previous >= MIN_TREND_BASE:
             growth, growth_text = round(in_period / previous - 1, 4), f"{in_period / previous - 1:+.0%} vs the {span} days before ({previous})"
         elif previous:
             growth, growth_text = None, f"only {previous} in the {span} days before: too few to compare"
         elif earlier:
-            growth, growth_text = None, f"none in the {span} days before; seen earlier"
+            growth, growth_text = None, f"none in the {span} days before, {earlier} earlier"  # "seen earlier" read as a contradiction
         else:
             growth, growth_text = None, "first seen in this period"
         rows.append({
