@@ -318,3 +318,19 @@ def test_similar_and_recommend_skip_tickets_that_state_no_problem():
     assert [m["ticket_id"] for m in found] == ["t3", "t4"]
     rec = assist.recommend(unit(0, 1, 0), index, lambda texts: np.vstack([unit(0, 1, 0)] * len(texts)))
     assert rec.reply_ticket_id in {"r3", "r4"} and {a["reply_ticket_id"] for a in rec.alternatives} <= {"r3", "r4"}
+
+
+def test_examples_say_what_the_issue_name_says():
+    # "credit, charged" showed three customer-service rants nearest its centroid
+    rng = np.random.default_rng(5)
+    texts = [f"customer service was rude to me, call {i}" for i in range(40)] + [f"I was charged twice on my credit card, {i}" for i in range(20)]
+    base = np.zeros(8)
+    base[0] = 1
+    vectors = np.array([base + rng.normal(0, 0.01 if i < 40 else 0.3, 8) for i in range(60)], dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    members = np.arange(60)
+    sims = vectors @ (vectors.mean(axis=0) / np.linalg.norm(vectors.mean(axis=0)))
+    assert all(i < 40 for i in members[np.argsort(-sims)[:3]])  # the nearest three are the rants
+    picked = clustering._examples(members, sims, texts, "credit, charged")
+    assert len(picked) == 3 and all(i >= 40 for i in picked)
+    assert list(clustering._examples(members, sims, texts, "no such phrase")) == list(members[np.argsort(-sims, kind="stable")[:3]])

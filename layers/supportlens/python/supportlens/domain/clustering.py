@@ -119,7 +119,7 @@ GENERIC_SUPPORT_WORDS = frozenset({
 # Never an issue's name either, though they are content enough to keep a message out of a bucket: how long,
 # and asking for help, are not what went wrong ("rep, years" and "helping, home catalogue" on TWCS).
 _LABEL_ONLY_WORDS = frozenset({"helping", "helped", "helps", "minute", "minutes", "mins", "hour", "weeks", "month", "months",
-                               "year", "years"})
+                               "year", "years", "god", "gosh", "jesus", "damn"})  # and exclamations ("oh my god": "train, god")
 
 
 @dataclass
@@ -445,6 +445,18 @@ def _overlap(a: str, b: str) -> bool:
     letters: "pre"/"preorder", "order"/"ordered"), a word of the other."""
     stems_a, stems_b = [_stem(w) for w in a.split()], [_stem(w) for w in b.split()]
     return any(x == y or (min(len(x), len(y)) >= 3 and (x.startswith(y) or y.startswith(x))) for x in stems_a for y in stems_b)
+
+
+def _examples(members: np.ndarray, sims: np.ndarray, texts: list[str], label: str, count: int = 3) -> np.ndarray:
+    """The issue's examples: its members nearest the centroid among those that say what its name says
+    ("credit, charged" had shown three customer-service rants), the nearest ones when too few do."""
+    order = members[np.argsort(-sims, kind="stable")]
+    if not label:
+        return order[:count]
+    pattern = re.compile(r"\b(?:" + "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in label.split(", ")) + r")\b")
+    saying = [int(i) for i in order[: 50 * count] if pattern.search(_label_text(texts[int(i)]))][:count]
+    rest = [int(i) for i in order if int(i) not in saying][: count - len(saying)]
+    return np.array(saying + rest, dtype=np.int64)
 
 
 def phrase_coverage(texts: list[str], labels: np.ndarray, phrases: list[list[str]], top: int = 3) -> np.ndarray:
@@ -843,7 +855,7 @@ def cluster_corpus(corpus: Corpus, previous: CentroidsModel | None, version: str
         for i in members:
             assigned[int(i)] = issue_id
         sims = vectors[members] @ centroid
-        nearest = members[np.argsort(-sims)[:3]]
+        nearest = _examples(members, sims, corpus.texts, label if bucket is None else "")
         daily = Counter(corpus.days[i] for i in members)
         # Growth and "emerging" from event time only: tickets dated at their upload (an export without
         # timestamps) all land on one day and would make any issue they join look like it just exploded.
