@@ -135,6 +135,11 @@ class SimilarIndex:
         return len(self.ticket_ids)
 
     @cached_property
+    def company_keys(self) -> np.ndarray:
+        """company_key of every row, worked out once per index (a company filter compares against them)."""
+        return np.array([company_key(c) for c in self.companies], dtype=object)
+
+    @cached_property
     def worth_showing(self) -> np.ndarray:
         """Rows that are no trivial bucket (TRIVIAL_BUCKETS): worked out once per index, not per request."""
         return np.array([issue not in TRIVIAL_BUCKETS for issue in self.issue_ids], dtype=bool)
@@ -304,8 +309,7 @@ TRIVIAL_BUCKETS = frozenset({"bucket-gratitude", "bucket-follow-up", "bucket-gre
 def _company_mask(index: SimilarIndex, company: str | None) -> np.ndarray | None:
     if not company:
         return None
-    wanted = company_key(company)
-    return np.array([company_key(c) == wanted for c in index.companies], dtype=bool)
+    return index.company_keys == company_key(company)
 
 
 # classify: below this confidence the answer is "no confident match" (the nearest issue is still shown).

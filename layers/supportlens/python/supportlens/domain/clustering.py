@@ -455,7 +455,7 @@ def _examples(members: np.ndarray, sims: np.ndarray, texts: list[str], label: st
         return order[:count]
     pattern = re.compile(r"\b(?:" + "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in label.split(", ")) + r")\b")
     saying = [int(i) for i in order[: 50 * count] if pattern.search(_label_text(texts[int(i)]))][:count]
-    rest = [int(i) for i in order if int(i) not in saying][: count - len(saying)]
+    rest = [int(i) for i in order[: 2 * count] if int(i) not in saying][: count - len(saying)]
     return np.array(saying + rest, dtype=np.int64)
 
 
