@@ -167,6 +167,8 @@ def test_email_report_of_the_sample_shows_every_section(sample_cloud, browser, t
     assert "2017-10-05 to 2017-12-03" in text and "data time" in text
     # customer tweets no brand answered are counted as "unknown": the table says "(no company)"
     assert "unknown" in {r["company"] for r in summary["companies"]["rows"][:15]} and "\n(no company)\t" in text
+    abusive_alerts = sum(1 for r in summary["alerts"]["rows"] if r["rule"] == "abusive-message")
+    assert f"Abusive messages: 27 (3% of customer messages); {abusive_alerts} abusive-message alert(s) were raised" in text
     fonts = set(page.evaluate("[...document.querySelectorAll('body *')].map(e => getComputedStyle(e).fontFamily)"))
     assert fonts == {"Arial, Helvetica, sans-serif"}, fonts  # one font
     page.screenshot(path=str(SHOTS / "report.png"), full_page=True)
