@@ -13,7 +13,7 @@ import json
 import math
 from datetime import datetime, timedelta, timezone
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from supportlens.domain.ingest import MAX_MESSAGE_BYTES, ingest_file
@@ -164,6 +164,7 @@ def test_json_and_jsonl_values_never_escape(lines, as_array):
 
 @FAST
 @given(text=st.text(alphabet=st.sampled_from(list('ab,"\n\r')), max_size=200))
+@example(text="aa,,a\r,,")  # found by CI: "id,text" was taken for a title line above the header "aa,,a"
 def test_hand_made_csv_quoting_is_never_silently_merged(text):
     body = ("id,text\n" + text + "\n").encode()
     try:

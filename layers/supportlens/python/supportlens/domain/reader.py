@@ -272,7 +272,10 @@ def _header_start(peek: list[str], delimiter: str = ",") -> int:
         header_fields = counts[0]
         confirm = counts[1 : 1 + PREAMBLE_CONFIRM_ROWS]
         above = [max(_field_counts([line], delimiter) or [0]) for line in peek[:start]]
-        if (all(c == header_fields for c in confirm) and all(c < header_fields for c in above)
+        # Fewer confirming records than PREAMBLE_CONFIRM_ROWS (a short file) confirm only when no line above
+        # looks like a header itself: "id,text" over "aa,,a" and ",," had made "aa,,a" the header
+        confirmed = len(confirm) == PREAMBLE_CONFIRM_ROWS or not any(_looks_like_header(line, delimiter) for line in peek[:start])
+        if (confirmed and all(c == header_fields for c in confirm) and all(c < header_fields for c in above)
                 and _looks_like_header(peek[start], delimiter)):
             return start
     return 0
