@@ -447,13 +447,18 @@ def _overlap(a: str, b: str) -> bool:
     return any(x == y or (min(len(x), len(y)) >= 3 and (x.startswith(y) or y.startswith(x))) for x in stems_a for y in stems_b)
 
 
+def _phrase_pattern(phrases: list[str]) -> re.Pattern[str]:
+    """Any of the phrases as whole words, any whitespace between their words (texts as _label_text reads them)."""
+    return re.compile(r"\b(?:" + "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in phrases) + r")\b")
+
+
 def _examples(members: np.ndarray, sims: np.ndarray, texts: list[str], label: str, count: int = 3) -> np.ndarray:
     """The issue's examples: its members nearest the centroid among those that say what its name says
     ("credit, charged" had shown three customer-service rants), the nearest ones when too few do."""
     order = members[np.argsort(-sims, kind="stable")]
     if not label:
         return order[:count]
-    pattern = re.compile(r"\b(?:" + "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in label.split(", ")) + r")\b")
+    pattern = _phrase_pattern(label.split(", "))
     saying = [int(i) for i in order[: 50 * count] if pattern.search(_label_text(texts[int(i)]))][:count]
     rest = [int(i) for i in order[: 2 * count] if int(i) not in saying][: count - len(saying)]
     return np.array(saying + rest, dtype=np.int64)
@@ -467,7 +472,7 @@ def phrase_coverage(texts: list[str], labels: np.ndarray, phrases: list[list[str
         members = np.flatnonzero(labels == c)
         if not len(members) or not chosen:
             continue
-        pattern = re.compile(r"\b(?:" + "|".join(re.escape(p).replace(r"\ ", r"\s+") for p in chosen[:top]) + r")\b")
+        pattern = _phrase_pattern(chosen[:top])
         out[c] = sum(bool(pattern.search(_label_text(texts[i]))) for i in members) / len(members)
     return out
 

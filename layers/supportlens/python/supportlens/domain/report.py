@@ -464,6 +464,11 @@ def summary(data: ReportData, cluster_schedule: str = "daily at 02:00 UTC", gene
 # --------------------------------------------------------------------------- rendering (e-mail)
 
 
+def _alerts_of(data: ReportData, kind: str) -> int:
+    """How many of the period's alerts a rule of this kind raised."""
+    return sum(1 for a in data.alerts if a.get("kind") == kind)
+
+
 NO_COMPANY = "(no company)"  # how a person reads the counters' "unknown": messages no company replied to or was named in
 
 
@@ -612,7 +617,7 @@ def render(data: ReportData, cluster_schedule: str = "daily at 02:00 UTC", dashb
     doc.h2("Sentiment")
     if volume:
         mix = ", ".join(f"{name} {_pct(n / volume)}" for name, n in s["sentiment"]["totals"].items())
-        abuse_alerts = sum(1 for a in data.alerts if a.get("kind") == "abusive")
+        abuse_alerts = _alerts_of(data, "abusive")
         # 27 abusive messages beside 11 abusive-message alerts read as missed alerts (cold trial): say why they differ
         doc.para(f"{mix}. Abusive messages: {k['abusive']} ({_pct(k['abuse_rate'])} of customer messages)"
                  + (f"; {abuse_alerts} abusive-message alert(s) were raised about them (the rule's own score threshold, "
@@ -660,7 +665,7 @@ def render(data: ReportData, cluster_schedule: str = "daily at 02:00 UTC", dashb
     doc.h2("Escalations")
     escalated = sorted((r for r in rows if r["escalations"]), key=lambda r: (-r["escalations"], r["company"]))
     if escalated:
-        esc_alerts = sum(1 for a in data.alerts if a.get("kind") == "escalation")
+        esc_alerts = _alerts_of(data, "escalation")
         doc.para(f"{k['escalations']} messages matched an escalation rule (legal threats, churn, complaints to regulators...); "
                  f"{esc_alerts} escalation alert(s) were raised about them (one per company within each rule's cooldown).")
         doc.table(["Company", "Escalations", "Share of its messages"],
