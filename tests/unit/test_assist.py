@@ -208,12 +208,15 @@ def test_contract_operations_and_errors():
     assert len(got["result"]["matches"]) == 2 and got["result"]["matches"][0]["issue_id"] == "issue-billing"
     got = a.handle({"operation": "recommend", "text": "charged twice, please help"})
     assert "refunded" in got["result"]["reply"] and got["result"]["rewritten"] is False
-    for bad, code in (({"operation": "delete", "text": "x"}, "bad_request"), ({"operation": "similar", "text": ""}, "bad_request"),
+    for bad, code in (({"operation": "delete", "text": "x"}, "bad_request"), ({"operation": "similar", "text": ""}, "empty_text"),
+                      ({"operation": "recommend", "text": " \n\t "}, "empty_text"),
                       ({"operation": "similar", "text": "bill", "k": 500}, "bad_request"),
                       ({"operation": "classify", "text": "???"}, "empty_text")):
         with pytest.raises(AssistError) as err:
             a.handle(bad)
         assert err.value.code == code and err.value.status == 400
+        if not bad["text"].strip():  # before any model or embedding is needed, in words an agent reads
+            assert err.value.message == "the text is empty: send the customer's message to compare"
     with pytest.raises(AssistError) as err:
         assistant(model=None, index=None).handle({"operation": "classify", "text": "bill"})
     assert err.value.status == 503 and "once tickets are stored" in err.value.message and "upload FILE --wait" in err.value.message

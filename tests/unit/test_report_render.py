@@ -251,3 +251,21 @@ def test_the_plain_text_part_carries_the_charts_numbers(rendered):
     assert "Negative share per day: 2024-03-04 31% of 13, 2024-03-06 100% of 5, 2024-03-10 0% of 2" in text_body
     assert "Busiest hours (UTC): Mon 09:00 (9), Wed 23:00 (3), Mon 15:00 (4)" not in text_body  # ordered by count
     assert "Busiest hours (UTC): Mon 09:00 (9), Mon 15:00 (4), Wed 23:00 (3)" in text_body
+
+
+def test_companies_past_the_table_are_one_summed_row_so_the_column_adds_up():
+    """20 companies: 15 by name and one "(other 5 companies)" row; the Messages column sums to the KPI."""
+    rows = {"2024-03-10": [row("2024-03-10", f"co{i:02d}", "twitter", volume=30 - i, negative=i % 3, abusive=i % 2,
+                               escalations=1 if i == 19 else 0, rt_sum=600 * (i + 1), rt_count=(i + 1) % 4, h10=30 - i)
+                           for i in range(20)]}
+    data = summarise(rows, "daily", END, END, None)
+    _, html_body, text_body, _ = render(data)
+    table = text_body.split("Companies")[1].split("\n\n")[0]
+    lines = [l.strip() for l in table.splitlines() if " | " in l][1:]
+    assert len(lines) == 16 and lines[-1].startswith("(other 5 companies) | ")
+    assert sum(int(l.split(" | ")[1]) for l in lines) == int(data.totals["volume"]) == sum(30 - i for i in range(20))
+    other = lines[-1].split(" | ")
+    rest = range(15, 20)
+    assert other[1] == str(sum(30 - i for i in rest)) and other[3] == str(sum(i % 2 for i in rest)) and other[4] == "1"
+    assert other[6] == str(sum((i + 1) % 4 for i in rest))
+    assert "(other 5 companies)" in html_body and "more not listed" not in text_body.split("Companies")[1].split("\n\n")[0]

@@ -545,6 +545,23 @@ class _Doc:
             self.para(f"+{more} more not listed.", italic=True)
 
 
+COMPANY_ROWS = 15  # companies listed by name; the rest are summed in one row
+
+
+def other_companies(rest: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The companies past the table's first rows as one summed row, so the column adds up to the period's
+    messages (a "+40 more not listed" left a reader unable to reconcile it with the KPI)."""
+    if not rest:
+        return []
+    messages, answered = sum(r["messages"] for r in rest), sum(r["answered"] for r in rest)
+    waited = [(r["avg_first_response_s"], r["answered"]) for r in rest if r["avg_first_response_s"] is not None and r["answered"]]
+    weight = sum(n for _, n in waited)
+    return [{"company": f"(other {len(rest)} companies)", "messages": messages,
+             "negative_share": _share(sum((r["negative_share"] or 0) * r["messages"] for r in rest), messages),
+             "abusive": sum(r["abusive"] for r in rest), "escalations": sum(r["escalations"] for r in rest),
+             "avg_first_response_s": sum(s * n for s, n in waited) / weight if weight else None, "answered": answered}]
+
+
 def _sentence(reason: str) -> str:
     reason = reason.strip()
     return (reason[:1].upper() + reason[1:]).rstrip(".") + "."
@@ -648,7 +665,7 @@ def render(data: ReportData, cluster_schedule: str = "daily at 02:00 UTC", dashb
         doc.table(["Company", "Messages", "Negative", "Abusive", "Escalations", "Avg first response (min)", "Answered"], [
             [company_label(r["company"]), r["messages"], _pct(r["negative_share"]), r["abusive"], r["escalations"],
              _num(None if r["avg_first_response_s"] is None else r["avg_first_response_s"] / 60, "{:.0f}"), r["answered"]]
-            for r in rows[:15]], more=max(0, len(rows) - 15))
+            for r in rows[:COMPANY_ROWS] + other_companies(rows[COMPANY_ROWS:])])
     else:
         doc.empty(s["companies"]["reason"])
 

@@ -40,7 +40,7 @@ class AssistError(Exception):
 
 class AssistRequest(BaseModel):
     operation: Literal["classify", "similar", "recommend"]
-    text: str = Field(min_length=1, max_length=10_000)
+    text: str = Field(max_length=10_000)  # empty is checked in handle(): one readable empty_text answer
     k: int = Field(default=5, ge=1, le=50)
     company: str | None = Field(default=None, max_length=100)
 
@@ -189,6 +189,8 @@ class Assistant:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "request"
             raise AssistError(400, "bad_request", f"{where}: {first['msg']}") from None
+        if not req.text.strip():  # pydantic's "String should have at least 1 character" told an agent nothing
+            raise AssistError(400, "empty_text", "the text is empty: send the customer's message to compare")
         if req.operation == "classify":
             answer = self.classify(req.text)
         elif req.operation == "similar":
