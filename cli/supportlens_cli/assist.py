@@ -62,8 +62,10 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if r.get("by_rule"):  # a thank-you, a greeting, a language: its rule decided, no similarity to speak of
         print(f"  not an issue: the {r['label']} rule matched the text, model {answer['model_version']}")
         return 0
-    print(f"  similarity {r['similarity']:.2f}, confidence {r['confidence']:.2f} "
-          f"({r['neighbours']} nearest past tickets), model {answer['model_version']}")
+    # Two numbers that read alike: say what each measures (an agent asked why 0.62 similar is 0.30 confident).
+    print(f"  similarity {r['similarity']:.2f} (cosine to the issue's centre); confidence {r['confidence']:.2f} "
+          f"(how many of the {r['neighbours']} nearest past tickets are in it, times closeness to its typical ticket; "
+          f"below {r.get('threshold', 0.5):.2f}: no confident match), model {answer['model_version']}")
     return 0
 
 

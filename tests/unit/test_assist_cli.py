@@ -21,6 +21,19 @@ def test_classify_of_a_bucket_says_the_rule_decided_not_a_similarity(monkeypatch
     assert "the greeting rule matched" in out and "similarity" not in out and "confidence" not in out
 
 
+def test_classify_says_what_similarity_and_confidence_measure(monkeypatch, capsys):
+    # "similarity 0.62, confidence 0.30" left an agent asking which one to trust
+    nearest = {"issue_id": "issue-billing", "label": "charged twice"}
+    result = {"issue_id": None, "label": "no confident match", "kind": "issue", "confident": False, "similarity": 0.62,
+              "confidence": 0.3, "threshold": 0.5, "neighbours": 10, "runner_up": None, "nearest": nearest}
+    monkeypatch.setattr(cli, "_run", lambda args, request: _answer(result))
+    assert cli.cmd_classify(argparse.Namespace(text="billing question", json=False, stack=None)) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("no confident match (below 0.50); nearest issue-billing  charged twice")
+    assert "similarity 0.62 (cosine to the issue's centre)" in out and "confidence 0.30 (how many of the 10 nearest" in out
+    assert "below 0.50: no confident match" in out
+
+
 def test_recommend_says_when_the_reply_is_another_companys(monkeypatch, capsys):
     # `recommend --company parcelco` returned UPSHelp's reply without a word
     result = {"reply": "Sorry! Please DM us the tracking number.", "company": "UPSHelp", "source_ticket_id": "t1",
