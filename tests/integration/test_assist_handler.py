@@ -239,7 +239,9 @@ def test_assist_handler_classifies_finds_similar_and_recommends(stack, handler, 
     assert nobody["matches"] and {m["company"] for m in nobody["matches"]} == {"unknown"}
 
     bad = assist({"operation": "similar", "text": "", "k": 5}, ctx)
-    assert bad["error"]["code"] == "bad_request"
+    assert bad["error"] == {"code": "empty_text", "message": "the text is empty: send the customer's message to compare"}
+    bad = assist({"operation": "similar", "text": "my bill", "k": 500}, ctx)
+    assert bad["error"]["code"] == "bad_request" and bad["error"]["message"].startswith("k: ")
 
 
 def test_sample_events_run_through_the_assist_handler(handler, clustered):
