@@ -263,6 +263,8 @@ def cmd_fit(args: argparse.Namespace) -> None:
         params["dropout"] = args.dropout
     if args.weights:
         params["weights"] = parse_weights(args.weights)
+    if args.seed:
+        params["seed"] = args.seed
     rows = finetune(base, train, unlabelled_corpus(corpus, args.unlabelled), **params, log=lambda m: print(m, flush=True))
     model = fm.with_table(base, rows, corpus, args.model_id)
     fm.write(model, Path(args.out), {"kind": "fine-tuned rows (cosine-softmax heads, pull to v1, v1 self-distillation)",
@@ -294,6 +296,7 @@ def main() -> None:
     p.add_argument("--unlabelled", type=int, default=20000)
     p.add_argument("--dropout", type=float, default=0.0, help="share of a labelled text's feature ids dropped per step")
     p.add_argument("--weights", default="", help='per-set loss weights, e.g. "airline=2" (others weigh 1)')
+    p.add_argument("--seed", type=int, default=0, help="batch order and dropout seed (0: the shipped tables')")
     fm.add_fit_arguments(p, "support-static-v2")
     p.set_defaults(func=cmd_fit)
     args = parser.parse_args()
