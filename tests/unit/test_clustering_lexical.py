@@ -128,3 +128,19 @@ def test_the_view_reads_inflections_of_a_word_as_one_term():
     view = clustering.LexicalView(np.eye(4, dtype=np.float32)[[0, 1, 2, 3] * 5], None,
                                   ["bags delayed", "bag delays", "seat broken", "seats broke"] * 5)
     assert "bag delay" in view.tfidf.vocabulary_ and "bags delayed" not in view.tfidf.vocabulary_
+
+
+@pytest.mark.parametrize("best, structured", [(0.101, False), (0.151, True)])
+def test_the_structure_bar_keeps_airline_like_curves_flat(monkeypatch, best, structured):
+    # 0.101: the sharpest airline-complaint curve measured (a table fine-tuned with airline weighted 3-4x); there the
+    # structured path (Ward, large k) gave 0.26 where the flat one gives 0.29-0.30. 0.151: Endava, structured.
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(200, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    monkeypatch.setattr(clustering, "choose_k", lambda *a, **kw: (8, {8: best, 12: best - 0.01}))
+    paths = []
+    real_ward, real_flat = clustering._ward_labels, clustering._flat_labels
+    monkeypatch.setattr(clustering, "_ward_labels", lambda *a, **kw: paths.append("ward") or real_ward(*a, **kw))
+    monkeypatch.setattr(clustering, "_flat_labels", lambda *a, **kw: paths.append("flat") or real_flat(*a, **kw))
+    clustering.fit_clusters(vectors, texts=[f"word{i % 9} other{i % 4} thing" for i in range(200)])
+    assert paths == (["ward"] if structured else ["flat"])

@@ -35,8 +35,13 @@ K_CANDIDATES = 14  # k values tried (geometric grid from 2 to the cap)
 K_FLOOR_DIVISOR = 8
 K_FLOOR_MAX = 40
 # A silhouette below this everywhere means no k separates the tickets much better than another (short,
-# mixed support messages): k is then the size floor. Above it, pick_k's rule (below).
-SILHOUETTE_STRUCTURE = 0.10
+# mixed support messages): k is then the size floor. Above it, pick_k's rule (below). The bar sits in the gap
+# between the sets measured (best score on their hold-outs): support tweets 0.02-0.07, airline complaints
+# 0.08-0.09 (0.101 with fine-tuned tables that weigh airline more), Endava 0.151, Banking77 0.24, Bitext 0.35.
+# Crossing it costs airline-like windows much more than the other way round: the airline hold-out on the
+# structured path 0.216 (flat 0.287), Endava on the flat path 0.203 (structured 0.193), Bitext 0.821 (0.880).
+# At 0.10 a window a little sharper than the measured ones would have fallen off that cliff (eighth session).
+SILHOUETTE_STRUCTURE = 0.12
 # Scores this close to the best are a tie: the silhouette of a 3,000-vector sample moves by 0.01-0.03 between
 # seeds (Banking77: 0.138-0.184 at k = 7, 0.191-0.205 at k = 37), so a k within that band of the best is as
 # good by this measure. Among tied k the LARGEST wins: the silhouette of short support texts peaks at coarse
