@@ -38,6 +38,17 @@ def sent_emails(endpoint: str) -> list[dict[str, Any]]:
     return found
 
 
+def cluster_line(result: dict[str, Any]) -> str:
+    """One readable line for a Cluster run: its `issues` counts root causes and buckets together (22 for the
+    sample's 11 + 11), which read as 22 issues next to the summary's 11 root causes."""
+    if result.get("status") != "clustered":
+        return json.dumps(result, default=str)[:300]
+    buckets = result.get("buckets") or {}
+    return (f"{result['root_causes']} root causes from {result['clustered']} of {result['tickets']} tickets "
+            f"(outliers {result['outlier_share']:.1%}), {sum(buckets.values())} tickets in {len(buckets)} not-issue buckets, "
+            f"model {result['version']}")
+
+
 def save_report_email(raw: bytes, out: Path) -> tuple[Path, Path]:
     out.mkdir(parents=True, exist_ok=True)
     eml = out / "report.eml"
@@ -71,7 +82,7 @@ def run_demo(args: argparse.Namespace) -> int:
         print("3/5 firing the Cluster schedule ...", flush=True)
         cluster = local.control("/tick", {"function": "ClusterFunction"})["results"]
         for r in cluster:
-            print(f"    {r['schedule']}: {'ok' if r['ok'] else r['error']} {json.dumps(r['result'], default=str)[:300]}")
+            print(f"    {r['schedule']}: {'ok, ' + cluster_line(r['result']) if r['ok'] else r['error']}")
         local.control("/wait-idle", {"timeout": 120})
         print("4/5 firing the Report schedules, then a report covering the sample ...", flush=True)
         reports = local.control("/tick", {"function": "ReportFunction"})["results"]
