@@ -207,11 +207,17 @@ def choose_k(vectors: np.ndarray, k_range: "range | list[int]", sample: int = SI
     return pick_k(scores, floor, n), scores
 
 
+def has_structure(scores: dict[int, float]) -> bool:
+    """Whether a silhouette curve {k: score} reaches SILHOUETTE_STRUCTURE anywhere: decides both the k rule
+    (pick_k) and the algorithm (Ward's on the embedding, or k-means on the lexical view)."""
+    return bool(scores) and max(scores.values()) >= SILHOUETTE_STRUCTURE
+
+
 def pick_k(scores: dict[int, float], floor: int, n: int) -> int:
     """The k rule on a silhouette curve {k: score}: the floor when the curve is flat (best <
     SILHOUETTE_STRUCTURE), else the largest k whose score is tied (SILHOUETTE_TIE) with the best one among
     k >= FINE_LEVEL_FACTOR * floor (or >= floor when the grid stops below that)."""
-    if not scores or max(scores.values()) < SILHOUETTE_STRUCTURE:
+    if not has_structure(scores):
         return max(1, min(floor, n))
     eligible = ({k: v for k, v in scores.items() if k >= FINE_LEVEL_FACTOR * floor}
                 or {k: v for k, v in scores.items() if k >= floor} or scores)
@@ -733,8 +739,7 @@ def fit_clusters(vectors: np.ndarray, k: int | None = None, k_max: int = K_MAX, 
         k_hi = max(2, min(k_max, n // MIN_PER_ISSUE))
         floor = min(k_floor(n), k_hi)
         k, scores = choose_k(vectors, candidate_ks(k_hi), seed=seed, floor=floor, rows=rows)
-        structured = bool(scores) and max(scores.values()) >= SILHOUETTE_STRUCTURE
-        first = _ward_labels(vectors, rows, k, seed) if structured else _flat_labels(vectors, rows, k, seed, texts)
+        first = _ward_labels(vectors, rows, k, seed) if has_structure(scores) else _flat_labels(vectors, rows, k, seed, texts)
         labels = merge_and_split(vectors, first, seed, rows=rows)
     else:
         labels = _fit_labels(vectors, rows, min(k, n), seed)
