@@ -81,7 +81,7 @@ def cluster(n: int, seed: int, shape: str = "mixture") -> dict:
     best = max(scores.values()) if scores else None
     return {"seconds": seconds, "cpu_seconds": round(time.process_time(), 1), "n": n, "dim": dim, "shape": shape,
             "true_k": true_k if shape == "mixture" else None, "k": len(issues),
-            "flat_curve": best is not None and best < clustering.SILHOUETTE_STRUCTURE, "best_silhouette": best,
+            "flat_curve": bool(scores) and not clustering.has_structure(scores, clustering.k_floor(n)), "best_silhouette": best,
             "peak_rss_before_clustering_mb": round(before, 1)}
 
 

@@ -31,7 +31,8 @@ part 1 = validation (tuning), parts 2-4 fit while tuning, 1-4 for the final tabl
          intent sets gained on the production path (0.827 -> 0.841, 0.880 -> 0.929, 0.193 -> 0.202) but airline
          did not (0.281 -> 0.278, seeds 0-4). Less pull sharpens every set, until the airline silhouette passes
          clustering's SILHOUETTE_STRUCTURE (0.10: pull 0 gives 0.167, pull 0.02 0.096-0.100) and the production
-         path switches to Ward at a larger k (pull 0: 0.271 with 19 issues).)
+         path switches to Ward at a larger k (pull 0: 0.271 with 19 issues). Since the ninth session the bar reads
+         the curve at the level of issues, where airline stays far below it.)
 
 The base table is support-static-v1 (EMB_BASE, see fit_embedding_metric.BASE). Result: docs/embedding.md,
 "Fine-tuned rows": hold-out Banking77 0.769 -> 0.813 at k = 77, sets left out of the fit stay at v1's level.

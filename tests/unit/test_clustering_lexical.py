@@ -39,7 +39,7 @@ def topic_corpus(per: int = 100, dim: int = 64, seed: int = 0) -> tuple[Corpus, 
 def test_a_flat_curve_is_cut_by_the_words_of_the_window():
     corpus, truth = topic_corpus()
     result = cluster_corpus(corpus, None, "v1")
-    assert result.scores and max(result.scores.values()) < clustering.SILHOUETTE_STRUCTURE  # flat: the view's path
+    assert result.scores and not clustering.has_structure(result.scores, clustering.k_floor(len(corpus.texts)))  # flat: the view's path
     assert clustering_metrics(truth, result.assigned)["nmi"] >= 0.6
     # Centroids are the members' mean embedding (what Enrich compares new tickets with), not the view's.
     issue = next(i for i in result.issues if i.kind == "issue")
@@ -62,7 +62,7 @@ def test_a_structured_curve_keeps_the_embedding_alone():
     texts = [f"word{i % 7} other{i % 3} thing" for i in range(len(vectors))]
     with_texts = clustering.fit_clusters(vectors, texts=texts)
     without = clustering.fit_clusters(vectors)
-    assert max(with_texts[3].values()) >= clustering.SILHOUETTE_STRUCTURE
+    assert clustering.has_structure(with_texts[3], clustering.k_floor(len(vectors)))
     assert np.array_equal(with_texts[0], without[0])
 
 
@@ -130,17 +130,26 @@ def test_the_view_reads_inflections_of_a_word_as_one_term():
     assert "bag delay" in view.tfidf.vocabulary_ and "bags delayed" not in view.tfidf.vocabulary_
 
 
-@pytest.mark.parametrize("best, structured", [(0.101, False), (0.151, True)])
-def test_the_structure_bar_keeps_airline_like_curves_flat(monkeypatch, best, structured):
-    # 0.101: the sharpest airline-complaint curve measured (a table fine-tuned with airline weighted 3-4x); there the
-    # structured path (Ward, large k) gave 0.26 where the flat one gives 0.29-0.30. 0.151: Endava, structured.
+# Measured curves {k: silhouette} (ninth session). Airline: a fold of the 4-fold CV with a sharper fine-tuned table
+# (airline head 3x, pull 0.02, dropout 0.3); its best score is 0.132 at k = 2, but at the issue level it is 0.038,
+# and the structured path (Ward, k = 20) gave 0.258 where the flat one gives 0.295. Endava: the hold-out with v2.
+AIRLINE_CURVE = {2: 0.132, 3: 0.107, 4: 0.114, 5: 0.118, 6: 0.107, 8: 0.081, 11: 0.069, 15: 0.063, 20: 0.038,
+                 26: 0.030, 34: 0.031, 46: 0.014, 61: 0.014, 81: 0.009}
+ENDAVA_CURVE = {2: 0.116, 3: 0.076, 4: 0.076, 5: 0.079, 7: 0.076, 9: 0.093, 12: 0.105, 15: 0.108, 19: 0.133,
+                25: 0.134, 32: 0.149, 41: 0.151, 53: 0.148}
+
+
+@pytest.mark.parametrize("curve, structured", [(AIRLINE_CURVE, False), (ENDAVA_CURVE, True)])
+def test_structure_is_judged_at_the_level_of_issues_not_at_k_2(monkeypatch, curve, structured):
+    n = 1200  # size floor 12, as on the airline fold
+    assert clustering.k_floor(n) == 12
     rng = np.random.default_rng(3)
-    vectors = rng.normal(size=(200, 16)).astype(np.float32)
+    vectors = rng.normal(size=(n, 16)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    monkeypatch.setattr(clustering, "choose_k", lambda *a, **kw: (8, {8: best, 12: best - 0.01}))
+    monkeypatch.setattr(clustering, "choose_k", lambda *a, **kw: (clustering.pick_k(curve, kw["floor"], n), curve))
     paths = []
     real_ward, real_flat = clustering._ward_labels, clustering._flat_labels
-    monkeypatch.setattr(clustering, "_ward_labels", lambda *a, **kw: paths.append("ward") or real_ward(*a, **kw))
-    monkeypatch.setattr(clustering, "_flat_labels", lambda *a, **kw: paths.append("flat") or real_flat(*a, **kw))
-    clustering.fit_clusters(vectors, texts=[f"word{i % 9} other{i % 4} thing" for i in range(200)])
-    assert paths == (["ward"] if structured else ["flat"])
+    monkeypatch.setattr(clustering, "_ward_labels", lambda *a, **kw: paths.append(("ward", a[2])) or real_ward(*a, **kw))
+    monkeypatch.setattr(clustering, "_flat_labels", lambda *a, **kw: paths.append(("flat", a[2])) or real_flat(*a, **kw))
+    clustering.fit_clusters(vectors, texts=[f"word{i % 9} other{i % 4} thing" for i in range(n)])
+    assert paths == ([("ward", 53)] if structured else [("flat", 12)])
